@@ -1,0 +1,130 @@
+"""The command side: an eventsourcing application that stores users and posts.
+
+Each command loads aggregates, applies a domain rule and saves the new events
+in one atomic write. A rejected command raises a ``DomainError`` and saves
+nothing. Persistence (in memory, SQLite, PostgreSQL) is chosen by the ``env``
+given at construction, as eventsourcing does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, RecordConflictError
+
+from domain.errors import DomainError, TweetNotFound, UsernameTaken, UserNotFound
+from domain.tweet import Tweet, mentioned_usernames_in
+from domain.user import User, check_username, username_key
+
+T = TypeVar("T")
+CONFLICT_RETRIES = 5
+
+
+class ChirpApplication(Application[UUID]):
+    """Registers users, records follows, posts and deletes posts."""
+
+    name = "chirp"
+
+    # -- users ---------------------------------------------------------------
+
+    def register(self, username: str, display_name: str = "") -> User:
+        user = User.register(username, display_name)
+        try:
+            self.save(user)
+        except IntegrityError:
+            raise UsernameTaken(f"username {username!r} is already taken") from None
+        return user
+
+    def get_user(self, username: str) -> User:
+        check_username(username)
+        try:
+            user: User = self.repository.get(User.create_id(username))
+        except AggregateNotFoundError:
+            raise UserNotFound(f"there is no user @{username}") from None
+        if not isinstance(user, User):  # pragma: no cover - ids are namespaced
+            raise UserNotFound(f"there is no user @{username}")
+        return user
+
+    def update_profile(self, username: str, display_name: str, bio: str) -> None:
+        def change() -> None:
+            user = self.get_user(username)
+            user.update_profile(display_name, bio)
+            self.save(user)
+
+        self._retry_on_conflict(change)
+
+    def follow(self, follower: str, followee: str) -> None:
+        def change() -> None:
+            user = self.get_user(follower)
+            target = self.get_user(followee)
+            user.follow(target.username)
+            self.save(user)
+
+        self._retry_on_conflict(change)
+
+    def unfollow(self, follower: str, followee: str) -> None:
+        def change() -> None:
+            user = self.get_user(follower)
+            target_name = self._canonical_name_or_given(followee)
+            user.unfollow(target_name)
+            self.save(user)
+
+        self._retry_on_conflict(change)
+
+    # -- posts ---------------------------------------------------------------
+
+    def post(self, author: str, text: str, posted_at: datetime | None = None) -> UUID:
+        """Publish ``text`` by ``author``; return the new post's id.
+
+        Mentions are resolved to registered users here and recorded in the
+        event, so replaying the log later gives the same feeds."""
+        user = self.get_user(author)
+        known: dict[str, str] = {}
+        for name in dict.fromkeys(username_key(n) for n in mentioned_usernames_in(text)):
+            try:
+                known[name] = self.get_user(name).username
+            except DomainError:  # not a registered (or even valid) username
+                continue
+        tweet = Tweet.post(user.username, text, known, posted_at)
+        self.save(tweet)
+        return tweet.id
+
+    def get_post(self, post_id: UUID) -> Tweet:
+        try:
+            tweet: Tweet = self.repository.get(post_id)
+        except AggregateNotFoundError:
+            raise TweetNotFound(f"there is no post {post_id}") from None
+        if not isinstance(tweet, Tweet):
+            raise TweetNotFound(f"there is no post {post_id}")
+        return tweet
+
+    def delete_post(self, post_id: UUID, by: str) -> None:
+        def change() -> None:
+            tweet = self.get_post(post_id)
+            tweet.delete(by)
+            self.save(tweet)
+
+        self._retry_on_conflict(change)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _canonical_name_or_given(self, username: str) -> str:
+        try:
+            return self.get_user(username).username
+        except UserNotFound:
+            return username
+
+    @staticmethod
+    def _retry_on_conflict(change: Callable[[], T]) -> T:
+        """Run ``change`` again when another writer saved the same aggregate
+        first: the rule is then checked against the newer state."""
+        for _ in range(CONFLICT_RETRIES - 1):
+            try:
+                return change()
+            except RecordConflictError:
+                continue
+        return change()

@@ -1,0 +1,56 @@
+"""Which feed holds what: Chirp's feed groups and how names map to feed ids.
+
+- ``user:<name>``: one user's posts (the profile feed);
+- ``timeline:<name>``: the home timeline; it follows ``user:<name>`` itself and
+  every followee's ``user`` feed, and receives posts that mention the user;
+- ``mentions:<name>``: posts that mention the user;
+- ``hashtag:<tag>``: posts carrying ``#tag``, case-insensitively.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from application.feeds import FEED_PART, FeedId
+from domain.text import normalize_hashtag
+from domain.user import username_key
+
+USER = "user"
+TIMELINE = "timeline"
+MENTIONS = "mentions"
+HASHTAG = "hashtag"
+POST_PREFIX = "tweet:"
+
+
+def user_feed(username: str) -> FeedId:
+    return FeedId(USER, username_key(username))
+
+
+def timeline_feed(username: str) -> FeedId:
+    return FeedId(TIMELINE, username_key(username))
+
+
+def mentions_feed(username: str) -> FeedId:
+    return FeedId(MENTIONS, username_key(username))
+
+
+def hashtag_feed(tag: str) -> FeedId:
+    """The feed of ``#tag``. Twitter allows a few characters in hashtags that
+    feed ids refuse (``・``, ``〜``…); each is written ``-<hex>-``, which no
+    hashtag can contain, so distinct tags keep distinct feeds."""
+    key = normalize_hashtag(tag)
+    escaped = "".join(ch if FEED_PART.match(ch) else f"-{ord(ch):x}-" for ch in key)
+    return FeedId(HASHTAG, escaped)
+
+
+def post_foreign_id(post_id: UUID) -> str:
+    return f"{POST_PREFIX}{post_id}"
+
+
+def post_id_from_foreign_id(foreign_id: str) -> UUID | None:
+    if not foreign_id.startswith(POST_PREFIX):
+        return None
+    try:
+        return UUID(foreign_id[len(POST_PREFIX) :])
+    except ValueError:
+        return None

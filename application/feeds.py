@@ -1,0 +1,244 @@
+"""The feed provider port: what Chirp needs from a feed service.
+
+Modelled on GetStream's v2 feeds (``shared/reference/getstream-feeds.md``) so
+that the in-memory, Redis and GetStream adapters are interchangeable:
+
+- a feed is ``group:id``; an activity added to a feed is copied to the feeds
+  that follow it (one hop) and to its ``to`` targets (and their followers);
+- the same ``foreign_id`` + ``time`` written again replaces, never duplicates,
+  and one activity reaching a feed by two paths shows once;
+- removing by ``foreign_id`` on the origin feed removes every copy;
+- following copies the target's newest activities, unfollowing removes them
+  unless history is kept;
+- reads are newest first by ``time`` then ``id``, paged with ``id_lt``.
+
+Every write is idempotent, so a projector that replays an event after a crash
+(at-least-once delivery) leaves the feeds exactly as one delivery would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+FEED_PART = re.compile(r"^[\w-]+$")
+MAX_TO_TARGETS = 100
+MAX_ADD_TO_MANY = 5000
+DEFAULT_COPY_LIMIT = 100
+MAX_COPY_LIMIT = 1000
+DEFAULT_READ_LIMIT = 25
+MAX_READ_LIMIT = 100
+
+
+class FeedProviderError(Exception):
+    """Base class of every error a feed provider raises."""
+
+
+class FeedInputError(FeedProviderError, ValueError):
+    """The request is malformed: a bad feed id, activity, limit or cursor."""
+
+
+class FeedUnavailableError(FeedProviderError):
+    """The feed service cannot be reached or keeps failing; retry later."""
+
+
+@dataclass(frozen=True, order=True)
+class FeedId:
+    """A feed's address, ``group:id``, both parts matching ``[\\w-]+``."""
+
+    group: str
+    id: str
+
+    def __post_init__(self) -> None:
+        for part, value in (("group", self.group), ("id", self.id)):
+            if not isinstance(value, str) or not FEED_PART.match(value):
+                raise FeedInputError(
+                    f"feed {part} {value!r} may only contain letters, digits, _ and -"
+                )
+
+    @classmethod
+    def parse(cls, text: str) -> FeedId:
+        group, sep, feed_id = text.partition(":")
+        if not sep:
+            raise FeedInputError(f"feed {text!r} must look like group:id")
+        return cls(group, feed_id)
+
+    def __str__(self) -> str:
+        return f"{self.group}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Activity:
+    """An activity as written by the application.
+
+    ``time`` is naive UTC, as GetStream stores it. ``extra`` holds any further
+    fields; values are stored as given and read back as strings.
+    """
+
+    actor: str
+    verb: str
+    object: str
+    foreign_id: str
+    time: datetime
+    to: tuple[FeedId, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("actor", "verb", "object", "foreign_id"):
+            if not getattr(self, name):
+                raise FeedInputError(f"an activity needs a non-empty {name}")
+        if self.time.tzinfo is not None:
+            raise FeedInputError("activity time must be naive UTC")
+        if len(self.to) > MAX_TO_TARGETS:
+            raise FeedInputError(
+                f"an activity may have at most {MAX_TO_TARGETS} 'to' targets, not {len(self.to)}"
+            )
+
+
+@dataclass(frozen=True)
+class StoredActivity:
+    """An activity as read back from a feed: with the provider's id.
+
+    ``id`` is the same in every feed the activity reached. ``origin`` is the
+    feed it was copied from, or None when it was written to this feed directly.
+    """
+
+    id: str
+    actor: str
+    verb: str
+    object: str
+    foreign_id: str
+    time: datetime
+    extra: Mapping[str, str] = field(default_factory=dict)
+    origin: FeedId | None = None
+
+
+@dataclass(frozen=True)
+class Follow:
+    """``source`` follows ``target``: ``target``'s activities reach ``source``."""
+
+    source: FeedId
+    target: FeedId
+
+    def __post_init__(self) -> None:
+        if self.source == self.target:
+            raise FeedInputError(f"feed {self.source} cannot follow itself")
+
+
+def check_copy_limit(activity_copy_limit: int) -> None:
+    if not 0 <= activity_copy_limit <= MAX_COPY_LIMIT:
+        raise FeedInputError(
+            f"activity_copy_limit must be between 0 and {MAX_COPY_LIMIT}, not {activity_copy_limit}"
+        )
+
+
+def check_read_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_READ_LIMIT:
+        raise FeedInputError(f"limit must be between 1 and {MAX_READ_LIMIT}, not {limit}")
+
+
+_UUID_EPOCH = datetime(1582, 10, 15)
+
+
+def activity_id(foreign_id: str, time: datetime) -> str:
+    """The id of the activity ``foreign_id`` at ``time``: a version 1 UUID
+    whose timestamp is ``time`` (as GetStream's are) and whose other bits come
+    from ``foreign_id``. Deterministic, so a replayed write gets the same id."""
+    ticks = (time - _UUID_EPOCH) // timedelta(microseconds=1) * 10
+    digest = int.from_bytes(hashlib.sha1(foreign_id.encode()).digest()[:8], "big")
+    clock_seq = (digest >> 48) & 0x3FFF
+    node = digest & 0xFFFFFFFFFFFF
+    return str(
+        uuid.UUID(
+            fields=(
+                ticks & 0xFFFFFFFF,
+                (ticks >> 32) & 0xFFFF,
+                ((ticks >> 48) & 0x0FFF) | 0x1000,
+                0x80 | (clock_seq >> 8),
+                clock_seq & 0xFF,
+                node,
+            )
+        )
+    )
+
+
+def activity_sort_key(activity_id_text: str) -> tuple[int, str]:
+    """The order of an activity in every feed: its time (in 100 ns ticks),
+    then its id. Raises FeedInputError for a string that is no activity id."""
+    try:
+        parsed = uuid.UUID(activity_id_text)
+    except (ValueError, TypeError, AttributeError):
+        raise FeedInputError(f"{activity_id_text!r} is not an activity id") from None
+    if parsed.version != 1:
+        raise FeedInputError(f"{activity_id_text!r} is not an activity id")
+    return parsed.time, str(parsed)
+
+
+class FeedProvider(ABC):
+    """The port every feed adapter implements. All writes are idempotent."""
+
+    @abstractmethod
+    def add_activity(self, feed: FeedId, activity: Activity) -> str:
+        """Store ``activity`` in ``feed``, its followers, its ``to`` targets and
+        their followers; return the activity id. Writing the same
+        ``foreign_id`` + ``time`` again replaces it and returns the same id."""
+
+    @abstractmethod
+    def remove_activity(self, feed: FeedId, foreign_id: str) -> None:
+        """Remove the activity with ``foreign_id`` from ``feed`` and every feed
+        it was copied to. Unknown ids are ignored."""
+
+    @abstractmethod
+    def add_to_many(self, activity: Activity, feeds: Sequence[FeedId]) -> str:
+        """Write ``activity`` to each of ``feeds`` directly (at most 5,000),
+        without follower fan-out and ignoring ``to``; return its id."""
+
+    @abstractmethod
+    def follow(
+        self, source: FeedId, target: FeedId, activity_copy_limit: int = DEFAULT_COPY_LIMIT
+    ) -> None:
+        """Make ``source`` follow ``target``, copying ``target``'s newest
+        ``activity_copy_limit`` activities into ``source``. Following again is
+        a no-op."""
+
+    @abstractmethod
+    def unfollow(self, source: FeedId, target: FeedId, keep_history: bool = False) -> None:
+        """Stop ``source`` following ``target``; unless ``keep_history``,
+        remove the activities that reached ``source`` only through ``target``.
+        Unfollowing a feed not followed is a no-op."""
+
+    def follow_many(
+        self, follows: Iterable[Follow], activity_copy_limit: int = DEFAULT_COPY_LIMIT
+    ) -> None:
+        """Batch form of :meth:`follow` for replay. Adapters may override it
+        to use fewer round trips."""
+        check_copy_limit(activity_copy_limit)
+        for item in follows:
+            self.follow(item.source, item.target, activity_copy_limit)
+
+    def unfollow_many(self, follows: Iterable[Follow], keep_history: bool = False) -> None:
+        """Batch form of :meth:`unfollow`."""
+        for item in follows:
+            self.unfollow(item.source, item.target, keep_history)
+
+    @abstractmethod
+    def read(
+        self, feed: FeedId, limit: int = DEFAULT_READ_LIMIT, id_lt: str | None = None
+    ) -> list[StoredActivity]:
+        """Newest first by time then id; ``id_lt`` returns only activities
+        that sort after the one with that id. Any id the provider issued works
+        as a cursor, even that of an activity removed since; a string that is
+        no activity id is an input error."""
+
+    @abstractmethod
+    def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
+        """Feeds following ``feed``, most recent follow first."""
+
+    @abstractmethod
+    def following(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
+        """Feeds ``feed`` follows, most recent follow first."""

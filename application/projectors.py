@@ -1,0 +1,137 @@
+"""Projectors: turn the event log into feeds and into the catalog.
+
+A projector's ``process(event, tracking)`` applies one event and records the
+event's position. The catalog projector writes both in one transaction (exactly
+once). The feed projector cannot join a transaction with a remote feed service,
+so it makes only idempotent feed writes and records the position after them: a
+crash in between replays the event, which changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from application.catalog import Catalog, PostView, UserView
+from application.feed_names import (
+    hashtag_feed,
+    mentions_feed,
+    post_foreign_id,
+    timeline_feed,
+    user_feed,
+)
+from application.feeds import DEFAULT_COPY_LIMIT, Activity, FeedId, FeedProvider
+from domain.tweet import TextEntity, Tweet, hashtags_of, mentions_of
+from domain.user import User, username_key
+
+POST_VERB = "tweet"
+
+
+def naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def post_activity(event: Tweet.Posted) -> Activity:
+    """The activity a post becomes, with its ``to`` targets: each hashtag
+    feed, and the timeline and mentions feed of each mentioned user."""
+    entities = [TextEntity.from_dict(data) for data in event.entities]
+    targets: list[FeedId] = [hashtag_feed(tag) for tag in hashtags_of(entities)]
+    for mentioned in mentions_of(entities):
+        if username_key(mentioned) != username_key(event.author):
+            targets += [timeline_feed(mentioned), mentions_feed(mentioned)]
+    foreign_id = post_foreign_id(event.originator_id)
+    return Activity(
+        actor=event.author,
+        verb=POST_VERB,
+        object=foreign_id,
+        foreign_id=foreign_id,
+        time=naive_utc(event.posted_at),
+        to=tuple(dict.fromkeys(targets)),
+    )
+
+
+class Projector(ABC):
+    """Applies events of the log to one projection, recording their positions."""
+
+    def __init__(self, tracking_recorder: TrackingRecorder) -> None:
+        self.tracking_recorder = tracking_recorder
+
+    @abstractmethod
+    def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None: ...
+
+
+class FeedProjector(Projector):
+    """Keeps every feed in a ``FeedProvider`` up to date with the log."""
+
+    def __init__(
+        self,
+        provider: FeedProvider,
+        tracking_recorder: TrackingRecorder,
+        follow_copy_limit: int = DEFAULT_COPY_LIMIT,
+    ) -> None:
+        super().__init__(tracking_recorder)
+        self.provider = provider
+        self.follow_copy_limit = follow_copy_limit
+
+    def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None:
+        self.apply(event)
+        self.tracking_recorder.insert_tracking(tracking)
+
+    def apply(self, event: DomainEventProtocol[Any]) -> None:
+        """The feed writes for one event; idempotent."""
+        if isinstance(event, User.Registered):
+            # The home timeline shows the user's own posts, as Twitter's does.
+            self.provider.follow(
+                timeline_feed(event.username), user_feed(event.username), activity_copy_limit=0
+            )
+        elif isinstance(event, User.Followed):
+            self.provider.follow(
+                timeline_feed(event.follower),
+                user_feed(event.followee),
+                activity_copy_limit=self.follow_copy_limit,
+            )
+        elif isinstance(event, User.Unfollowed):
+            self.provider.unfollow(
+                timeline_feed(event.follower), user_feed(event.followee), keep_history=False
+            )
+        elif isinstance(event, Tweet.Posted):
+            self.provider.add_activity(user_feed(event.author), post_activity(event))
+        elif isinstance(event, Tweet.Deleted):
+            self.provider.remove_activity(
+                user_feed(event.author), post_foreign_id(event.originator_id)
+            )
+
+
+class CatalogProjector(Projector):
+    """Keeps the catalog of users and live posts up to date with the log."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        super().__init__(catalog)
+        self.catalog = catalog
+
+    def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None:
+        catalog = self.catalog
+        if isinstance(event, User.Registered):
+            catalog.add_user(
+                UserView(event.username, event.display_name, "", event.timestamp), tracking
+            )
+        elif isinstance(event, User.ProfileUpdated):
+            catalog.update_profile(event.username, event.display_name, event.bio, tracking)
+        elif isinstance(event, User.Followed):
+            catalog.record_follow(event.follower, event.followee, +1, tracking)
+        elif isinstance(event, User.Unfollowed):
+            catalog.record_follow(event.follower, event.followee, -1, tracking)
+        elif isinstance(event, Tweet.Posted):
+            entities = tuple(TextEntity.from_dict(data) for data in event.entities)
+            post = PostView(
+                event.originator_id, event.author, event.text, event.posted_at, entities
+            )
+            catalog.add_post(post, tracking)
+        elif isinstance(event, Tweet.Deleted):
+            catalog.remove_post(event.originator_id, tracking)
+        else:
+            catalog.insert_tracking(tracking)

@@ -1,0 +1,87 @@
+"""Chirp as one object: commands, queries and the projections that join them.
+
+This is what the web and the CLI call. It is assembled from adapters by the
+composition root (``chirp.bootstrap``). In synchronous mode (the embedded
+default and the tests) each command projects its own events before returning,
+so the author sees their post at once; a background follower also picks up
+events written by other processes sharing the event store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from application.catalog import Catalog
+from application.commands import ChirpApplication
+from application.feeds import FeedProvider
+from application.log_follower import LogFollower
+from application.projectors import CatalogProjector, FeedProjector
+from application.queries import FeedQueries
+from domain.user import User
+
+
+class Chirp:
+    def __init__(
+        self,
+        commands: ChirpApplication,
+        catalog: Catalog,
+        feed_projector: FeedProjector,
+        project_synchronously: bool = True,
+    ) -> None:
+        self.commands = commands
+        self.catalog = catalog
+        self.provider: FeedProvider = feed_projector.provider
+        self.queries = FeedQueries(self.provider, catalog)
+        self.catalog_follower = LogFollower(commands, CatalogProjector(catalog))
+        self.feed_follower = LogFollower(commands, feed_projector)
+        self.project_synchronously = project_synchronously
+
+    # -- projections ---------------------------------------------------------
+
+    def sync(self) -> None:
+        """Project every event written so far. The catalog goes first, so a
+        feed never points at a post the catalog does not know yet."""
+        self.catalog_follower.catch_up()
+        self.feed_follower.catch_up()
+
+    def start_following(self, poll_interval: float = 0.2) -> None:
+        self.catalog_follower.start(poll_interval)
+        self.feed_follower.start(poll_interval)
+
+    def close(self) -> None:
+        self.feed_follower.stop()
+        self.catalog_follower.stop()
+        self.commands.close()
+
+    def _after_command(self) -> None:
+        if self.project_synchronously:
+            self.sync()
+
+    # -- commands ------------------------------------------------------------
+
+    def register(self, username: str, display_name: str = "") -> User:
+        user = self.commands.register(username, display_name)
+        self._after_command()
+        return user
+
+    def update_profile(self, username: str, display_name: str, bio: str) -> None:
+        self.commands.update_profile(username, display_name, bio)
+        self._after_command()
+
+    def follow(self, follower: str, followee: str) -> None:
+        self.commands.follow(follower, followee)
+        self._after_command()
+
+    def unfollow(self, follower: str, followee: str) -> None:
+        self.commands.unfollow(follower, followee)
+        self._after_command()
+
+    def post(self, author: str, text: str, posted_at: datetime | None = None) -> UUID:
+        post_id = self.commands.post(author, text, posted_at)
+        self._after_command()
+        return post_id
+
+    def delete_post(self, post_id: UUID, by: str) -> None:
+        self.commands.delete_post(post_id, by)
+        self._after_command()

@@ -1,0 +1,115 @@
+"""The ``chirp`` command: replay feeds, load a workload file, run a short demo.
+
+Bad input ends with a one-line message on stderr and exit status 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from adapters.inmemory.feeds import InMemoryFeedProvider
+from application.replay import count_events, replay_feeds
+from application.workload import WorkloadError, load_workload
+from chirp.bootstrap import ConfigurationError, Settings, build_chirp
+from domain.errors import DomainError
+
+
+def command_replay(settings: Settings, args: argparse.Namespace) -> int:
+    chirp = build_chirp(settings, project_synchronously=False)
+    try:
+        total = count_events(chirp.commands)
+        with tqdm(total=total, unit="event", desc="replaying", disable=args.quiet) as bar:
+            report = replay_feeds(
+                chirp.commands,
+                InMemoryFeedProvider(),
+                settings.follow_copy_limit,
+                bar.update,
+            )
+    finally:
+        chirp.close()
+    print(
+        f"replayed {report.events:,} events in {report.seconds:.2f} s: "
+        f"{report.events_per_second:,.0f} events/s"
+    )
+    return 0
+
+
+def command_load(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.workload)
+    if not path.is_file():
+        raise WorkloadError(f"no workload file at {path}")
+    chirp = build_chirp(settings, project_synchronously=False)
+    try:
+        with path.open(encoding="utf-8") as lines:
+            ops = _limited(lines, args.limit)
+            with tqdm(total=args.limit, unit="op", desc="loading", disable=args.quiet) as bar:
+                stats = load_workload(chirp.commands, ops, on_op=bar.update)
+    finally:
+        chirp.close()
+    print(json.dumps(stats, sort_keys=True))
+    return 0
+
+
+def _limited(lines: Iterator[str], limit: int | None) -> Iterator[str]:
+    for number, line in enumerate(lines):
+        if limit is not None and number >= limit:
+            return
+        yield line
+
+
+def command_demo(settings: Settings, args: argparse.Namespace) -> int:
+    chirp = build_chirp(settings)
+    try:
+        chirp.sync()
+        if count_events(chirp.commands) == 0:
+            chirp.register("alice", "Alice")
+            chirp.register("bob", "Bob")
+            chirp.follow("bob", "alice")
+            chirp.post("alice", "Hello #Chirp! Say hi, @bob https://example.com")
+            chirp.post("bob", "Hi @alice, loving #chirp already")
+        for username in ("bob", "alice"):
+            print(f"--- home timeline of @{username}")
+            for item in chirp.queries.home_timeline(username).items:
+                print(f"{item.posted_at:%Y-%m-%d %H:%M} @{item.author.username}: {item.text}")
+        print("--- #chirp")
+        for item in chirp.queries.hashtag("chirp").items:
+            print(f"@{item.author.username}: {item.text}")
+    finally:
+        chirp.close()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="chirp", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    replay = commands.add_parser("replay", help="rebuild every feed from the event log")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(run=command_replay)
+    load = commands.add_parser("load-workload", help="apply a workload file to the event store")
+    load.add_argument("workload", help="JSON Lines file from shared/workload/generate.py")
+    load.add_argument("--limit", type=int, default=None, help="apply only the first N ops")
+    load.add_argument("--quiet", action="store_true", help="no progress bar")
+    load.set_defaults(run=command_load)
+    demo = commands.add_parser("demo", help="seed a tiny network and print its feeds")
+    demo.set_defaults(run=command_demo)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(Settings.from_env(), args))
+    except (ConfigurationError, DomainError, WorkloadError) as error:
+        print(f"chirp: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

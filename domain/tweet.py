@@ -1,0 +1,141 @@
+"""The Tweet aggregate: a short post, checked by Twitter's weighted length, with its entities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidTweetText, NotTheAuthor, TweetAlreadyDeleted
+from domain.text import (
+    MAX_WEIGHTED_LENGTH,
+    extract_hashtags,
+    extract_mentions,
+    extract_urls,
+    normalize_hashtag,
+    weighted_length,
+)
+from domain.user import username_key
+
+
+@dataclass(frozen=True)
+class TextEntity:
+    """A hashtag, mention or URL found in a post, at code point indices [start, end)."""
+
+    kind: str  # "hashtag" | "mention" | "url"
+    text: str  # tag without '#', canonical username without '@', or the URL
+    start: int
+    end: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, "start": self.start, "end": self.end}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TextEntity:
+        return cls(str(data["kind"]), str(data["text"]), int(data["start"]), int(data["end"]))
+
+
+def check_text(text: str) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidTweetText("a post cannot be empty")
+    length = weighted_length(text)
+    if length > MAX_WEIGHTED_LENGTH:
+        raise InvalidTweetText(
+            f"a post may be at most {MAX_WEIGHTED_LENGTH} characters long; this one counts {length}"
+        )
+    if "\x00" in text:
+        raise InvalidTweetText("a post cannot contain NUL characters")
+
+
+def find_entities(text: str, known_usernames: dict[str, str]) -> list[TextEntity]:
+    """The entities of ``text``, in order. Mentions are kept only for users
+    in ``known_usernames`` (lower-cased name -> canonical name), under their
+    canonical name, so that a replay resolves them exactly as the post did."""
+    entities = [
+        TextEntity("hashtag", tag.text, tag.start, tag.end) for tag in extract_hashtags(text)
+    ]
+    for mention in extract_mentions(text):
+        canonical = known_usernames.get(username_key(mention.text))
+        if canonical is not None:
+            entities.append(TextEntity("mention", canonical, mention.start, mention.end))
+    entities += [TextEntity("url", url.text, url.start, url.end) for url in extract_urls(text)]
+    return sorted(entities, key=lambda entity: entity.start)
+
+
+def hashtags_of(entities: list[TextEntity]) -> list[str]:
+    """Normalised hashtags, once each, in order of first use."""
+    return list(dict.fromkeys(normalize_hashtag(e.text) for e in entities if e.kind == "hashtag"))
+
+
+def mentions_of(entities: list[TextEntity]) -> list[str]:
+    """Canonical usernames mentioned, once each, in order of first mention."""
+    return list(dict.fromkeys(e.text for e in entities if e.kind == "mention"))
+
+
+def mentioned_usernames_in(text: str) -> list[str]:
+    """Every @name written in ``text``, before resolving them to users."""
+    return [mention.text for mention in extract_mentions(text)]
+
+
+class Tweet(Aggregate):
+    """A post. Only its author may delete it, and only once."""
+
+    TOPIC = "chirp:Tweet"
+
+    class Event(Aggregate.Event):
+        TOPIC = "chirp:Tweet.Event"
+
+    class Posted(Aggregate.Created):
+        TOPIC = "chirp:TweetPosted"
+        author: str
+        text: str
+        posted_at: datetime
+        entities: list[dict[str, Any]]
+
+    class Deleted(Aggregate.Event):
+        TOPIC = "chirp:TweetDeleted"
+        author: str
+
+    @classmethod
+    def post(
+        cls,
+        author: str,
+        text: str,
+        known_usernames: dict[str, str],
+        posted_at: datetime | None = None,
+    ) -> Tweet:
+        check_text(text)
+        posted_at = (posted_at or datetime.now(UTC)).astimezone(UTC)
+        entities = [entity.as_dict() for entity in find_entities(text, known_usernames)]
+        return cls(author=author, text=text, posted_at=posted_at, entities=entities)
+
+    @event(Posted)
+    def __init__(
+        self, author: str, text: str, posted_at: datetime, entities: list[dict[str, Any]]
+    ) -> None:
+        self.author = author
+        self.text = text
+        self.posted_at = posted_at
+        self.entities = [TextEntity.from_dict(data) for data in entities]
+        self.is_deleted = False
+
+    @property
+    def hashtags(self) -> list[str]:
+        return hashtags_of(self.entities)
+
+    @property
+    def mentions(self) -> list[str]:
+        return mentions_of(self.entities)
+
+    def delete(self, by: str) -> None:
+        if username_key(by) != username_key(self.author):
+            raise NotTheAuthor("only its author can delete a post")
+        if self.is_deleted:
+            raise TweetAlreadyDeleted("this post was already deleted")
+        self._delete(self.author)
+
+    @event(Deleted)
+    def _delete(self, author: str) -> None:
+        self.is_deleted = True
