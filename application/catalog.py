@@ -63,6 +63,9 @@ class Catalog(TrackingRecorder, ABC):
     @abstractmethod
     def remove_post(self, post_id: UUID, tracking: Tracking) -> None: ...
 
+    def close(self) -> None:
+        """Release connections; adapters holding a pool override this."""
+
     @abstractmethod
     def users(self, usernames: Iterable[str]) -> dict[str, UserView]:
         """Users by lower-cased username."""

@@ -35,6 +35,8 @@ from domain.text import is_valid_hashtag
 from domain.tweet import TextEntity
 from domain.user import check_username, username_key
 
+BAD_CURSOR = "this page link is not valid; start again from the newest posts"
+
 
 class InvalidCursor(DomainError):
     pass
@@ -127,11 +129,15 @@ class FeedQueries:
         while len(shown) < limit:
             try:
                 activities = self.provider.read(feed, limit=limit, id_lt=id_lt)
-            except FeedInputError as error:
-                raise InvalidCursor(str(error)) from None
+            except FeedInputError:
+                raise InvalidCursor(BAD_CURSOR) from None
             shown += self._enrich(activities)
-            if len(activities) < limit:
-                return FeedPage([item for _, item in shown], None)
+            if len(activities) < limit:  # the feed has no more
+                page = shown[:limit]
+                more = len(shown) > limit
+                return FeedPage(
+                    [item for _, item in page], encode_cursor(page[-1][0]) if more else None
+                )
             id_lt = activities[-1].id
         page = shown[:limit]
         return FeedPage([item for _, item in page], encode_cursor(page[-1][0]))

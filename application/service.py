@@ -53,6 +53,7 @@ class Chirp:
         self.feed_follower.stop()
         self.catalog_follower.stop()
         self.commands.close()
+        self.catalog.close()
 
     def _after_command(self) -> None:
         if self.project_synchronously:

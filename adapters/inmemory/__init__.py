@@ -1,0 +1,5 @@
+"""In-process adapters, for tests, the demo and single-process deployments."""
+
+from adapters.inmemory.feeds import InMemoryFeedProvider
+
+__all__ = ["InMemoryFeedProvider"]

@@ -21,10 +21,12 @@ from uuid import UUID
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
+    MultipleResults,
     RuleBasedStateMachine,
     consumes,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
 )
@@ -46,7 +48,7 @@ from domain.errors import (
     UserNotFound,
 )
 
-COPY_LIMIT = 3  # low, so copy-on-follow limits are exercised
+COPY_LIMIT = 2  # low, so copy-on-follow limits are exercised
 NAMES = ["alice", "Bob", "carol", "dave", "eve"]
 BAD_NAMES = ["al ice", "", "x" * 16, "bob!"]
 TAGS = ["Django", "django", "python", "Chirp"]
@@ -191,28 +193,27 @@ def make_machine(build: Callable[[], Chirp], fresh_provider: Callable[[], FeedPr
         def register_invalid(self, name: str) -> None:
             self.rejected(lambda: self.chirp.register(name), InvalidUsername)
 
-        @rule(target=posts, data=st.data(), tokens=text_tokens)
-        def post(self, data: st.DataObject, tokens: list[str]) -> UUID | None:
+        @rule(target=posts, data=st.data(), tokens=text_tokens, repeat=st.integers(1, 3))
+        def post(
+            self, data: st.DataObject, tokens: list[str], repeat: int
+        ) -> MultipleResults[UUID | None]:
+            """``repeat`` posts by one author, so feeds outgrow the copy limit."""
             author = data.draw(st.sampled_from([*self.registered(), *NAMES]))
             key = author.lower()
             text = " ".join(tokens)
             if key not in self.model.users:
                 self.rejected(lambda: self.chirp.post(author, text), UserNotFound)
-                return None
-            self.clock += timedelta(seconds=1)
-            post_id = self.chirp.post(author, text, self.clock)
+                return multiple()
             mentions = {t[1:].lower() for t in tokens if t.startswith("@")}
-            tags = {t[1:].lower() for t in tokens if t.startswith("#")}
-            self.model.post(
-                ModelPost(
-                    post_id,
-                    key,
-                    self.clock,
-                    frozenset(m for m in mentions if m in self.model.users and m != key),
-                    frozenset(tags),
-                )
-            )
-            return post_id
+            tags = frozenset(t[1:].lower() for t in tokens if t.startswith("#"))
+            resolved = frozenset(m for m in mentions if m in self.model.users and m != key)
+            post_ids = []
+            for _ in range(repeat):
+                self.clock += timedelta(seconds=1)
+                post_id = self.chirp.post(author, text, self.clock)
+                self.model.post(ModelPost(post_id, key, self.clock, resolved, tags))
+                post_ids.append(post_id)
+            return multiple(*post_ids)
 
         @rule(author=st.sampled_from(NAMES), text=st.sampled_from(["", "   ", "a" * 281]))
         def post_invalid(self, author: str, text: str) -> None:

@@ -11,8 +11,8 @@ InMemoryChirpMachine = make_machine(
     InMemoryFeedProvider,
 )
 InMemoryChirpMachine.TestCase.settings = settings(
-    max_examples=60,
-    stateful_step_count=30,
+    max_examples=200,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -1,0 +1,373 @@
+"""An in-memory ``FeedProvider``: the GetStream v2 feed model in one process.
+
+Each activity is stored once; a feed holds sort keys pointing at it. Every
+entry (a feed holding an activity) remembers the *paths* by which the activity
+arrived there:
+
+- ``direct``: written to that feed (``add_activity`` on it, ``add_to_many``);
+- ``to`` from F: the feed was a ``to`` target of the activity added to F;
+- ``follow`` from F: the feed follows F and got the activity from it.
+
+A feed's *own* activities are those it holds ``direct`` or by ``to``: only
+these fan out to its followers and are copied on follow (one hop). A copy from
+F stays valid while F owns the activity, so removing the activity from F, or F
+losing its ``to`` path, drops every copy made from F. Unfollowing drops only
+the ``follow`` paths from that feed, so an activity that also arrived another
+way stays. An entry goes when its last path goes.
+
+Reads and writes are logarithmic in the feed size (``SortedList`` of keys,
+dict indexes); fan-out and removal cost one step per copy touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from itertools import islice
+from typing import NamedTuple, TypeVar
+
+from sortedcontainers import SortedList
+
+from application.feeds import (
+    DEFAULT_COPY_LIMIT,
+    DEFAULT_READ_LIMIT,
+    MAX_ADD_TO_MANY,
+    Activity,
+    FeedId,
+    FeedInputError,
+    FeedProvider,
+    Follow,
+    StoredActivity,
+    activity_id,
+    activity_sort_key,
+    check_copy_limit,
+    check_read_limit,
+)
+
+SortKey = tuple[int, str]
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class PathKind(Enum):
+    DIRECT = "direct"
+    TO = "to"
+    FOLLOW = "follow"
+
+
+class Path(NamedTuple):
+    """How an activity reached a feed; ``source`` is None only for DIRECT."""
+
+    kind: PathKind
+    source: FeedId | None
+
+
+DIRECT = Path(PathKind.DIRECT, None)
+
+
+@dataclass
+class _Record:
+    """An activity's data, shared by every feed holding it."""
+
+    key: SortKey
+    actor: str
+    verb: str
+    object: str
+    foreign_id: str
+    time: datetime
+    extra: dict[str, str]
+    holders: set[FeedId]
+
+
+def _is_own(paths: set[Path]) -> bool:
+    return any(path.kind is not PathKind.FOLLOW for path in paths)
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if limit < 1:
+        raise FeedInputError(f"limit must be at least 1, not {limit}")
+    if offset < 0:
+        raise FeedInputError(f"offset must not be negative, not {offset}")
+
+
+class InMemoryFeedProvider(FeedProvider):
+    """Feeds held in process memory; thread-safe, lost on exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[str, _Record] = {}
+        self._ids_by_foreign_id: dict[str, set[str]] = {}
+        # feed -> activity id -> the paths by which it arrived.
+        self._entries: dict[FeedId, dict[str, set[Path]]] = {}
+        self._timeline: dict[FeedId, SortedList] = {}
+        self._own: dict[FeedId, SortedList] = {}
+        # activity id -> source feed -> feeds holding a copy made from it.
+        self._copies: dict[str, dict[FeedId, set[FeedId]]] = {}
+        # (follower, followed) -> ids the follower holds by a follow path.
+        self._followed_ids: dict[tuple[FeedId, FeedId], set[str]] = {}
+        # Dicts keep insertion order: the most recent follow is last.
+        self._followers: dict[FeedId, dict[FeedId, None]] = {}
+        self._following: dict[FeedId, dict[FeedId, None]] = {}
+
+    # -- writes ---------------------------------------------------------------
+
+    def add_activity(self, feed: FeedId, activity: Activity) -> str:
+        with self._lock:
+            aid = self._store(activity)
+            self._add_path(feed, aid, DIRECT)
+            self._fan_out(feed, aid)
+            for target in activity.to:
+                if target == feed:
+                    continue
+                self._add_path(target, aid, Path(PathKind.TO, feed))
+                self._fan_out(target, aid)
+            return aid
+
+    def remove_activity(self, feed: FeedId, foreign_id: str) -> None:
+        with self._lock:
+            held = self._entries.get(feed, {})
+            for aid in [a for a in self._ids_by_foreign_id.get(foreign_id, ()) if a in held]:
+                for path in list(held.get(aid, ())):
+                    self._drop_path(feed, aid, path)
+
+    def add_to_many(self, activity: Activity, feeds: Sequence[FeedId]) -> str:
+        if len(feeds) > MAX_ADD_TO_MANY:
+            raise FeedInputError(
+                f"add_to_many takes at most {MAX_ADD_TO_MANY} feeds, not {len(feeds)}"
+            )
+        with self._lock:
+            aid = self._store(activity)
+            for feed in feeds:
+                self._add_path(feed, aid, DIRECT)
+            return aid
+
+    def follow(
+        self, source: FeedId, target: FeedId, activity_copy_limit: int = DEFAULT_COPY_LIMIT
+    ) -> None:
+        check_copy_limit(activity_copy_limit)
+        Follow(source, target)
+        with self._lock:
+            self._follow(source, target, activity_copy_limit)
+
+    def unfollow(self, source: FeedId, target: FeedId, keep_history: bool = False) -> None:
+        with self._lock:
+            self._unfollow(source, target, keep_history)
+
+    def follow_many(
+        self, follows: Iterable[Follow], activity_copy_limit: int = DEFAULT_COPY_LIMIT
+    ) -> None:
+        check_copy_limit(activity_copy_limit)
+        items = list(follows)
+        with self._lock:
+            for item in items:
+                self._follow(item.source, item.target, activity_copy_limit)
+
+    def unfollow_many(self, follows: Iterable[Follow], keep_history: bool = False) -> None:
+        items = list(follows)
+        with self._lock:
+            for item in items:
+                self._unfollow(item.source, item.target, keep_history)
+
+    # -- reads ----------------------------------------------------------------
+
+    def read(
+        self, feed: FeedId, limit: int = DEFAULT_READ_LIMIT, id_lt: str | None = None
+    ) -> list[StoredActivity]:
+        check_read_limit(limit)
+        cursor = None if id_lt is None else activity_sort_key(id_lt)
+        with self._lock:
+            keys = self._timeline.get(feed)
+            if keys is None:
+                return []
+            if cursor is None:
+                newest_first = keys.irange(reverse=True)
+            else:
+                newest_first = keys.irange(maximum=cursor, inclusive=(True, False), reverse=True)
+            held = self._entries[feed]
+            return [self._stored(key[1], held[key[1]]) for key in islice(newest_first, limit)]
+
+    def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
+        _check_page(limit, offset)
+        with self._lock:
+            edges = self._followers.get(feed, {})
+            return list(islice(reversed(edges), offset, offset + limit))
+
+    def following(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
+        _check_page(limit, offset)
+        with self._lock:
+            edges = self._following.get(feed, {})
+            return list(islice(reversed(edges), offset, offset + limit))
+
+    # -- internals (called with the lock held) --------------------------------
+
+    def _store(self, activity: Activity) -> str:
+        """Create or replace the activity's record; return its id."""
+        aid = activity_id(activity.foreign_id, activity.time)
+        extra = {str(name): str(value) for name, value in activity.extra.items()}
+        record = self._records.get(aid)
+        if record is None:
+            self._records[aid] = _Record(
+                key=activity_sort_key(aid),
+                actor=str(activity.actor),
+                verb=str(activity.verb),
+                object=str(activity.object),
+                foreign_id=activity.foreign_id,
+                time=activity.time,
+                extra=extra,
+                holders=set(),
+            )
+            self._ids_by_foreign_id.setdefault(activity.foreign_id, set()).add(aid)
+        else:
+            record.actor = str(activity.actor)
+            record.verb = str(activity.verb)
+            record.object = str(activity.object)
+            record.extra = extra
+        return aid
+
+    def _stored(self, aid: str, paths: set[Path]) -> StoredActivity:
+        record = self._records[aid]
+        return StoredActivity(
+            id=aid,
+            actor=record.actor,
+            verb=record.verb,
+            object=record.object,
+            foreign_id=record.foreign_id,
+            time=record.time,
+            extra=dict(record.extra),
+            origin=_origin(paths),
+        )
+
+    def _fan_out(self, feed: FeedId, aid: str) -> None:
+        for follower in self._followers.get(feed, {}):
+            self._add_path(follower, aid, Path(PathKind.FOLLOW, feed))
+
+    def _follow(self, source: FeedId, target: FeedId, copy_limit: int) -> None:
+        following = self._following.setdefault(source, {})
+        if target in following:
+            return
+        following[target] = None
+        self._followers.setdefault(target, {})[source] = None
+        own = self._own.get(target)
+        if own is None or copy_limit == 0:
+            return
+        path = Path(PathKind.FOLLOW, target)
+        # Materialised first: adding paths to ``source`` must not disturb the
+        # iteration, even in the (odd) case of a follow cycle.
+        newest = list(islice(own.irange(reverse=True), copy_limit))
+        for key in newest:
+            self._add_path(source, key[1], path)
+
+    def _unfollow(self, source: FeedId, target: FeedId, keep_history: bool) -> None:
+        following = self._following.get(source)
+        if following is None or target not in following:
+            return
+        del following[target]
+        if not following:
+            del self._following[source]
+        followers = self._followers[target]
+        del followers[source]
+        if not followers:
+            del self._followers[target]
+        if keep_history:
+            return
+        path = Path(PathKind.FOLLOW, target)
+        for aid in list(self._followed_ids.get((source, target), ())):
+            self._drop_path(source, aid, path)
+
+    def _add_path(self, feed: FeedId, aid: str, path: Path) -> None:
+        record = self._records[aid]
+        held = self._entries.setdefault(feed, {})
+        paths = held.get(aid)
+        if paths is None:
+            paths = held[aid] = set()
+            self._timeline.setdefault(feed, SortedList()).add(record.key)
+            record.holders.add(feed)
+        elif path in paths:
+            return
+        was_own = _is_own(paths)
+        paths.add(path)
+        if path.source is not None:
+            self._copies.setdefault(aid, {}).setdefault(path.source, set()).add(feed)
+            if path.kind is PathKind.FOLLOW:
+                self._followed_ids.setdefault((feed, path.source), set()).add(aid)
+        if not was_own and _is_own(paths):
+            self._own.setdefault(feed, SortedList()).add(record.key)
+
+    def _drop_path(self, feed: FeedId, aid: str, path: Path) -> None:
+        held = self._entries.get(feed)
+        paths = None if held is None else held.get(aid)
+        if held is None or paths is None or path not in paths:
+            return
+        record = self._records[aid]
+        was_own = _is_own(paths)
+        paths.discard(path)
+        if path.source is not None:
+            self._discard_copy(aid, path.source, feed, paths)
+            if path.kind is PathKind.FOLLOW:
+                _discard(self._followed_ids, (feed, path.source), aid)
+        lost_own = was_own and not _is_own(paths)
+        if lost_own:
+            _discard_key(self._own, feed, record.key)
+        if not paths:
+            del held[aid]
+            if not held:
+                del self._entries[feed]
+            _discard_key(self._timeline, feed, record.key)
+            record.holders.discard(feed)
+            if not record.holders:
+                del self._records[aid]
+                _discard(self._ids_by_foreign_id, record.foreign_id, aid)
+        if lost_own:
+            self._drop_copies_from(feed, aid)
+
+    def _discard_copy(self, aid: str, source: FeedId, feed: FeedId, paths: set[Path]) -> None:
+        """Forget that ``feed`` holds a copy of ``aid`` from ``source``, unless
+        it still does by the other kind of path (both ``to`` and ``follow``)."""
+        if any(other.source == source for other in paths):
+            return
+        by_source = self._copies.get(aid)
+        if by_source is None:
+            return
+        _discard(by_source, source, feed)
+        if not by_source:
+            del self._copies[aid]
+
+    def _drop_copies_from(self, source: FeedId, aid: str) -> None:
+        """``source`` no longer owns ``aid``: drop every copy made from it."""
+        by_source = self._copies.get(aid)
+        if by_source is None:
+            return
+        holders = by_source.pop(source, set())
+        if not by_source:
+            del self._copies[aid]
+        for holder in holders:
+            self._drop_path(holder, aid, Path(PathKind.TO, source))
+            self._drop_path(holder, aid, Path(PathKind.FOLLOW, source))
+
+
+def _origin(paths: set[Path]) -> FeedId | None:
+    """None for a direct write, else the smallest source: any path would do,
+    but the answer must not depend on set iteration order."""
+    sources = [path.source for path in paths if path.source is not None]
+    if len(sources) < len(paths):
+        return None
+    return min(sources)
+
+
+def _discard(index: dict[K, set[V]], key: K, value: V) -> None:
+    values = index.get(key)
+    if values is not None:
+        values.discard(value)
+        if not values:
+            del index[key]
+
+
+def _discard_key(index: dict[FeedId, SortedList], feed: FeedId, key: SortKey) -> None:
+    keys = index.get(feed)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del index[feed]

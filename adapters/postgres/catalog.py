@@ -1,0 +1,247 @@
+"""PostgresCatalog: the catalog read model in PostgreSQL, written exactly once per event.
+
+Each write records the event's ``Tracking`` first, in the same transaction as
+its rows, using eventsourcing's single-row tracking table: a position already
+passed makes the tracking insert raise ``IntegrityError``, which rolls the
+whole transaction back. Recording the position first also makes concurrent
+writers queue on the tracking row's lock before they touch any catalog row, so
+they cannot deadlock on user rows.
+
+Tables live in the datastore's schema and share a prefix (``chirp_catalog_``
+by default): ``<prefix>users``, ``<prefix>posts`` and ``<prefix>tracking``. The
+catalog keeps its own tracking table because a position is per projection: a
+tracking table shared with another projection of the same application would
+make each reject the other's positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+from psycopg.types.json import Jsonb
+
+from application.catalog import Catalog, PostView, UserView
+from domain.tweet import TextEntity
+from domain.user import username_key
+
+DEFAULT_TABLE_PREFIX = "chirp_catalog_"
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive datetime is taken to be UTC already (never the
+    session's time zone, which is what PostgreSQL would assume)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _user_view(row: DictRow) -> UserView:
+    return UserView(
+        username=row["username"],
+        display_name=row["display_name"],
+        bio=row["bio"],
+        registered_at=_utc(row["registered_at"]),
+        followers_count=row["followers_count"],
+        following_count=row["following_count"],
+        posts_count=row["posts_count"],
+    )
+
+
+def _post_view(row: DictRow) -> PostView:
+    return PostView(
+        id=row["post_id"],
+        author=row["author"],
+        text=row["text"],
+        posted_at=_utc(row["posted_at"]),
+        entities=tuple(TextEntity.from_dict(data) for data in row["entities"]),
+    )
+
+
+class PostgresCatalog(PostgresTrackingRecorder, Catalog):
+    """Users and live posts in ``<prefix>users`` and ``<prefix>posts``. Call
+    :meth:`create_table` once before use."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        *,
+        table_prefix: str = DEFAULT_TABLE_PREFIX,
+        tracking_table_name: str | None = None,
+    ) -> None:
+        super().__init__(
+            datastore, tracking_table_name=tracking_table_name or f"{table_prefix}tracking"
+        )
+        users_table = f"{table_prefix}users"
+        posts_table = f"{table_prefix}posts"
+        self.check_identifier_length(users_table)
+        self.check_identifier_length(posts_table)
+        self.users_table_name = users_table
+        self.posts_table_name = posts_table
+        schema = Identifier(self.datastore.schema)
+        users = Identifier(users_table)
+        posts = Identifier(posts_table)
+
+        def statement(text: str) -> Composed:
+            return SQL(text).format(schema=schema, users=users, posts=posts)
+
+        self.sql_create_statements += [
+            statement(
+                "CREATE TABLE IF NOT EXISTS {schema}.{users} ("
+                "username_key text PRIMARY KEY, "
+                "username text NOT NULL, "
+                "display_name text NOT NULL, "
+                "bio text NOT NULL, "
+                "registered_at timestamptz NOT NULL, "
+                "followers_count bigint NOT NULL DEFAULT 0, "
+                "following_count bigint NOT NULL DEFAULT 0, "
+                "posts_count bigint NOT NULL DEFAULT 0)"
+            ),
+            # Every lookup is by primary key, so no secondary index is needed
+            # (yet): add one on (author_key, posted_at) for per-author queries.
+            statement(
+                "CREATE TABLE IF NOT EXISTS {schema}.{posts} ("
+                "post_id uuid PRIMARY KEY, "
+                "author text NOT NULL, "
+                "author_key text NOT NULL, "
+                "text text NOT NULL, "
+                "posted_at timestamptz NOT NULL, "
+                "entities jsonb NOT NULL)"
+            ),
+        ]
+        user_columns = (
+            "username, display_name, bio, registered_at, "
+            "followers_count, following_count, posts_count"
+        )
+        self.upsert_user_statement = statement(
+            "INSERT INTO {schema}.{users} (username_key, " + user_columns + ") "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (username_key) DO UPDATE SET "
+            "username = EXCLUDED.username, "
+            "display_name = EXCLUDED.display_name, "
+            "bio = EXCLUDED.bio, "
+            "registered_at = EXCLUDED.registered_at, "
+            "followers_count = EXCLUDED.followers_count, "
+            "following_count = EXCLUDED.following_count, "
+            "posts_count = EXCLUDED.posts_count"
+        )
+        self.update_profile_statement = statement(
+            "UPDATE {schema}.{users} SET display_name = %s, bio = %s WHERE username_key = %s"
+        )
+        self.adjust_following_statement = statement(
+            "UPDATE {schema}.{users} SET following_count = following_count + %s "
+            "WHERE username_key = %s"
+        )
+        self.adjust_followers_statement = statement(
+            "UPDATE {schema}.{users} SET followers_count = followers_count + %s "
+            "WHERE username_key = %s"
+        )
+        self.adjust_posts_count_statement = statement(
+            "UPDATE {schema}.{users} SET posts_count = posts_count + %s WHERE username_key = %s"
+        )
+        self.insert_post_statement = statement(
+            "INSERT INTO {schema}.{posts} "
+            "(post_id, author, author_key, text, posted_at, entities) "
+            "VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (post_id) DO NOTHING RETURNING post_id"
+        )
+        self.delete_post_statement = statement(
+            "DELETE FROM {schema}.{posts} WHERE post_id = %s RETURNING author_key"
+        )
+        self.select_users_statement = statement(
+            "SELECT username_key, " + user_columns + " FROM {schema}.{users} "
+            "WHERE username_key = ANY(%s)"
+        )
+        self.select_posts_statement = statement(
+            "SELECT post_id, author, text, posted_at, entities FROM {schema}.{posts} "
+            "WHERE post_id = ANY(%s)"
+        )
+
+    # -- writes: each one transaction with its tracking record ---------------
+
+    def add_user(self, user: UserView, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(
+                self.upsert_user_statement,
+                (
+                    username_key(user.username),
+                    user.username,
+                    user.display_name,
+                    user.bio,
+                    _utc(user.registered_at),
+                    user.followers_count,
+                    user.following_count,
+                    user.posts_count,
+                ),
+            )
+
+    def update_profile(
+        self, username: str, display_name: str, bio: str, tracking: Tracking
+    ) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(self.update_profile_statement, (display_name, bio, username_key(username)))
+
+    def record_follow(self, follower: str, followee: str, delta: int, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(self.adjust_following_statement, (delta, username_key(follower)))
+            curs.execute(self.adjust_followers_statement, (delta, username_key(followee)))
+
+    def add_post(self, post: PostView, tracking: Tracking) -> None:
+        author_key = username_key(post.author)
+        entities = [entity.as_dict() for entity in post.entities]
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(
+                self.insert_post_statement,
+                (
+                    post.id,
+                    post.author,
+                    author_key,
+                    post.text,
+                    _utc(post.posted_at),
+                    Jsonb(entities),
+                ),
+            )
+            if curs.fetchone() is not None:  # a post already known is not counted twice
+                curs.execute(self.adjust_posts_count_statement, (1, author_key))
+
+    def remove_post(self, post_id: UUID, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(self.delete_post_statement, (post_id,))
+            row = curs.fetchone()
+            if row is not None:
+                curs.execute(self.adjust_posts_count_statement, (-1, row["author_key"]))
+
+    # -- batch reads: one query each, whatever the number of keys ------------
+
+    def close(self) -> None:
+        self.datastore.close()
+
+    def users(self, usernames: Iterable[str]) -> dict[str, UserView]:
+        keys = list({username_key(name) for name in usernames})
+        if not keys:
+            return {}
+        rows = self._select(self.select_users_statement, keys)
+        return {row["username_key"]: _user_view(row) for row in rows}
+
+    def posts(self, post_ids: Iterable[UUID]) -> dict[UUID, PostView]:
+        keys = list(set(post_ids))
+        if not keys:
+            return {}
+        rows = self._select(self.select_posts_statement, keys)
+        return {row["post_id"]: _post_view(row) for row in rows}
+
+    def _select(self, statement: Composed, keys: list[Any]) -> list[DictRow]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (keys,))
+            return curs.fetchall()

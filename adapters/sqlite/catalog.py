@@ -1,0 +1,235 @@
+"""SQLiteCatalog: the catalog read model in SQLite, written exactly once per event.
+
+Each write records the event's ``Tracking`` first, in the same transaction as
+its rows, using eventsourcing's single-row tracking table: a position already
+passed makes the tracking insert raise ``IntegrityError``, which rolls the
+whole transaction back. Recording the position first also serialises
+concurrent writers on the tracking row before they touch any catalog row.
+
+Datetimes are stored as fixed-width ISO 8601 text in UTC (so they also sort as
+text) and read back timezone-aware; entities are stored as a JSON array.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from application.catalog import Catalog, PostView, UserView
+from domain.tweet import TextEntity
+from domain.user import username_key
+
+# Well below SQLite's bound-parameter limit (999 before 3.32, 32766 since).
+LOOKUP_CHUNK_SIZE = 500
+
+_USER_COLUMNS = (
+    "username, display_name, bio, registered_at, followers_count, following_count, posts_count"
+)
+_POST_COLUMNS = "post_id, author, text, posted_at, entities"
+
+
+def _utc_text(moment: datetime) -> str:
+    """Fixed-width ISO 8601 in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _entities_json(entities: Iterable[TextEntity]) -> str:
+    return json.dumps([entity.as_dict() for entity in entities], ensure_ascii=False)
+
+
+def _parse_entities(text: str) -> tuple[TextEntity, ...]:
+    return tuple(TextEntity.from_dict(data) for data in json.loads(text))
+
+
+def _chunks(keys: list[Any], size: int = LOOKUP_CHUNK_SIZE) -> Iterator[list[Any]]:
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
+    """Users in ``catalog_users``, live posts in ``catalog_posts``, positions in
+    eventsourcing's ``tracking`` table. Call :meth:`create_table` once before use."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements += [
+            "CREATE TABLE IF NOT EXISTS catalog_users ("
+            "username_key TEXT PRIMARY KEY, "
+            "username TEXT NOT NULL, "
+            "display_name TEXT NOT NULL, "
+            "bio TEXT NOT NULL, "
+            "registered_at TEXT NOT NULL, "
+            "followers_count INTEGER NOT NULL DEFAULT 0, "
+            "following_count INTEGER NOT NULL DEFAULT 0, "
+            "posts_count INTEGER NOT NULL DEFAULT 0"
+            ") WITHOUT ROWID",
+            # Every lookup is by primary key, so no secondary index is needed
+            # (yet): add one on (author_key, posted_at) for per-author queries.
+            "CREATE TABLE IF NOT EXISTS catalog_posts ("
+            "post_id TEXT PRIMARY KEY, "
+            "author TEXT NOT NULL, "
+            "author_key TEXT NOT NULL, "
+            "text TEXT NOT NULL, "
+            "posted_at TEXT NOT NULL, "
+            "entities TEXT NOT NULL"
+            ")",
+        ]
+        return statements
+
+    # -- writes: each one transaction with its tracking record ---------------
+
+    def add_user(self, user: UserView, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            c.execute(
+                "INSERT INTO catalog_users (username_key, " + _USER_COLUMNS + ") "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (username_key) DO UPDATE SET "
+                "username = excluded.username, "
+                "display_name = excluded.display_name, "
+                "bio = excluded.bio, "
+                "registered_at = excluded.registered_at, "
+                "followers_count = excluded.followers_count, "
+                "following_count = excluded.following_count, "
+                "posts_count = excluded.posts_count",
+                (
+                    username_key(user.username),
+                    user.username,
+                    user.display_name,
+                    user.bio,
+                    _utc_text(user.registered_at),
+                    user.followers_count,
+                    user.following_count,
+                    user.posts_count,
+                ),
+            )
+
+    def update_profile(
+        self, username: str, display_name: str, bio: str, tracking: Tracking
+    ) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            c.execute(
+                "UPDATE catalog_users SET display_name = ?, bio = ? WHERE username_key = ?",
+                (display_name, bio, username_key(username)),
+            )
+
+    def record_follow(self, follower: str, followee: str, delta: int, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            c.execute(
+                "UPDATE catalog_users SET following_count = following_count + ? "
+                "WHERE username_key = ?",
+                (delta, username_key(follower)),
+            )
+            c.execute(
+                "UPDATE catalog_users SET followers_count = followers_count + ? "
+                "WHERE username_key = ?",
+                (delta, username_key(followee)),
+            )
+
+    def add_post(self, post: PostView, tracking: Tracking) -> None:
+        author_key = username_key(post.author)
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            c.execute(
+                "INSERT INTO catalog_posts "
+                "(post_id, author, author_key, text, posted_at, entities) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (post_id) DO NOTHING RETURNING post_id",
+                (
+                    str(post.id),
+                    post.author,
+                    author_key,
+                    post.text,
+                    _utc_text(post.posted_at),
+                    _entities_json(post.entities),
+                ),
+            )
+            if c.fetchone() is not None:  # a post already known is not counted twice
+                c.execute(
+                    "UPDATE catalog_users SET posts_count = posts_count + 1 WHERE username_key = ?",
+                    (author_key,),
+                )
+
+    def remove_post(self, post_id: UUID, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)
+            c.execute(
+                "DELETE FROM catalog_posts WHERE post_id = ? RETURNING author_key",
+                (str(post_id),),
+            )
+            row = c.fetchone()
+            if row is not None:
+                c.execute(
+                    "UPDATE catalog_users SET posts_count = posts_count - 1 WHERE username_key = ?",
+                    (row["author_key"],),
+                )
+
+    # -- batch reads: one query per chunk of keys, in one read transaction ---
+
+    def close(self) -> None:
+        self.datastore.close()
+
+    def users(self, usernames: Iterable[str]) -> dict[str, UserView]:
+        keys = list({username_key(name) for name in usernames})
+        found: dict[str, UserView] = {}
+        if not keys:
+            return found
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(keys):
+                c.execute(
+                    "SELECT username_key, " + _USER_COLUMNS + " FROM catalog_users "
+                    f"WHERE username_key IN ({_placeholders(len(chunk))})",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    found[row["username_key"]] = UserView(
+                        username=row["username"],
+                        display_name=row["display_name"],
+                        bio=row["bio"],
+                        registered_at=_parse_utc(row["registered_at"]),
+                        followers_count=row["followers_count"],
+                        following_count=row["following_count"],
+                        posts_count=row["posts_count"],
+                    )
+        return found
+
+    def posts(self, post_ids: Iterable[UUID]) -> dict[UUID, PostView]:
+        keys = list({str(post_id) for post_id in post_ids})
+        found: dict[UUID, PostView] = {}
+        if not keys:
+            return found
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(keys):
+                c.execute(
+                    "SELECT " + _POST_COLUMNS + " FROM catalog_posts "
+                    f"WHERE post_id IN ({_placeholders(len(chunk))})",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    post_id = UUID(row["post_id"])
+                    found[post_id] = PostView(
+                        id=post_id,
+                        author=row["author"],
+                        text=row["text"],
+                        posted_at=_parse_utc(row["posted_at"]),
+                        entities=_parse_entities(row["entities"]),
+                    )
+        return found

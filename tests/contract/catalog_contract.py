@@ -1,0 +1,379 @@
+"""The contract every ``Catalog`` adapter must meet, as one abstract suite.
+
+Each adapter's test module subclasses :class:`CatalogContract` and implements
+``make_catalog`` to return a fresh, empty catalog with its tables created;
+pytest collects the subclass (named ``Test…``) with every test below. The suite
+talks to the port only (``application/catalog.py``), with the in-memory adapter
+as the reference for what the port leaves unsaid: writes about unknown users
+change nothing but still record their position, and a post added twice counts
+once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from application.catalog import Catalog, PostView, UserView
+from domain.tweet import TextEntity
+
+APP = "chirp"
+REGISTERED_AT = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+POSTED_AT = datetime(2024, 3, 2, 8, 30, 15, 654321, tzinfo=UTC)
+
+
+def user(username: str, **fields: Any) -> UserView:
+    view = UserView(username, f"{username} display", f"bio of {username}", REGISTERED_AT)
+    return replace(view, **fields)
+
+
+def post(author: str, text: str = "hello", **fields: Any) -> PostView:
+    view = PostView(uuid4(), author, text, POSTED_AT, ())
+    return replace(view, **fields)
+
+
+class CatalogContract:
+    """Tests of the ``Catalog`` port; subclass and implement ``make_catalog``."""
+
+    def make_catalog(self) -> Catalog:
+        raise NotImplementedError("a contract subclass must return a fresh, empty catalog")
+
+    # -- helpers ---------------------------------------------------------------
+
+    def fresh_catalog(self) -> tuple[Catalog, Callable[[], Tracking]]:
+        """A fresh catalog and a source of the next tracking position of ``APP``."""
+        catalog = self.make_catalog()
+        counter = iter(range(1, 1_000_000))
+        return catalog, lambda: Tracking(APP, next(counter))
+
+    # -- users -----------------------------------------------------------------
+
+    def test_a_fresh_catalog_is_empty(self) -> None:
+        catalog = self.make_catalog()
+        assert catalog.users(["alice"]) == {}
+        assert catalog.posts([uuid4()]) == {}
+        assert catalog.users([]) == {}
+        assert catalog.posts([]) == {}
+        assert catalog.max_tracking_id(APP) is None
+
+    def test_users_are_found_case_insensitively_by_lower_cased_name(self) -> None:
+        catalog, track = self.fresh_catalog()
+        alice = user("Alice")
+        catalog.add_user(alice, track())
+        assert catalog.users(["alice"]) == {"alice": alice}
+        assert catalog.users(["ALICE", "aLiCe", "Alice"]) == {"alice": alice}
+        assert catalog.users(iter(["alIce"])) == {"alice": alice}
+
+    def test_unknown_users_are_absent(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice"), track())
+        assert catalog.users(["bob", "alice2", "ali"]) == {}
+        assert set(catalog.users(["bob", "alice"])) == {"alice"}
+
+    def test_a_user_round_trips_every_field(self) -> None:
+        catalog, track = self.fresh_catalog()
+        alice = user(
+            "Alice_99",
+            display_name='Alice "Ünïcødé" 🐦 O\'Brien',
+            bio="line one; DROP TABLE users; -- ✓",
+            followers_count=3,
+            following_count=5,
+            posts_count=7,
+        )
+        catalog.add_user(alice, track())
+        assert catalog.users(["alice_99"]) == {"alice_99": alice}
+
+    def test_update_profile_changes_display_name_and_bio_only(self) -> None:
+        catalog, track = self.fresh_catalog()
+        alice = user("Alice")
+        catalog.add_user(alice, track())
+        catalog.add_user(user("bob"), track())
+        catalog.record_follow("bob", "alice", +1, track())
+        catalog.update_profile("ALICE", "Alice Liddell", "Down the rabbit hole", track())
+        assert catalog.users(["alice"])["alice"] == replace(
+            alice, display_name="Alice Liddell", bio="Down the rabbit hole", followers_count=1
+        )
+        assert catalog.users(["bob"])["bob"] == user("bob", following_count=1)
+
+    def test_updating_an_unknown_profile_changes_nothing_but_is_tracked(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice"), track())
+        catalog.update_profile("bob", "Bob", "bio", track())
+        assert catalog.users(["alice", "bob"]) == {"alice": user("alice")}
+        assert catalog.max_tracking_id(APP) == 2
+
+    def test_follow_and_unfollow_adjust_both_counts(self) -> None:
+        catalog, track = self.fresh_catalog()
+        for name in ("alice", "Bob", "carol"):
+            catalog.add_user(user(name), track())
+        catalog.record_follow("alice", "bob", +1, track())
+        catalog.record_follow("CAROL", "BOB", +1, track())
+        catalog.record_follow("bob", "alice", +1, track())
+        found = catalog.users(["alice", "bob", "carol"])
+        assert (found["alice"].followers_count, found["alice"].following_count) == (1, 1)
+        assert (found["bob"].followers_count, found["bob"].following_count) == (2, 1)
+        assert (found["carol"].followers_count, found["carol"].following_count) == (0, 1)
+
+        catalog.record_follow("alice", "bob", -1, track())
+        catalog.record_follow("carol", "bob", -1, track())
+        found = catalog.users(["alice", "bob", "carol"])
+        assert (found["alice"].followers_count, found["alice"].following_count) == (1, 0)
+        assert (found["bob"].followers_count, found["bob"].following_count) == (0, 1)
+        assert (found["carol"].followers_count, found["carol"].following_count) == (0, 0)
+
+    def test_a_follow_involving_an_unknown_user_adjusts_only_the_known_one(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice"), track())
+        catalog.record_follow("alice", "ghost", +1, track())
+        catalog.record_follow("phantom", "alice", +1, track())
+        assert catalog.users(["alice", "ghost", "phantom"]) == {
+            "alice": user("alice", followers_count=1, following_count=1)
+        }
+        assert catalog.max_tracking_id(APP) == 3
+
+    # -- posts -----------------------------------------------------------------
+
+    def test_posts_are_added_and_removed_and_counted_on_their_author(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("Alice"), track())
+        first, second = post("Alice", "first"), post("alice", "second")
+        catalog.add_post(first, track())
+        catalog.add_post(second, track())
+        assert catalog.posts([first.id, second.id]) == {first.id: first, second.id: second}
+        assert catalog.users(["alice"])["alice"].posts_count == 2
+
+        catalog.remove_post(first.id, track())
+        assert catalog.posts([first.id, second.id]) == {second.id: second}
+        assert catalog.users(["alice"])["alice"].posts_count == 1
+
+    def test_adding_a_post_twice_keeps_it_once_and_counts_it_once(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice"), track())
+        hello = post("alice", "hello")
+        catalog.add_post(hello, track())
+        catalog.add_post(hello, track())
+        assert catalog.posts([hello.id]) == {hello.id: hello}
+        assert catalog.users(["alice"])["alice"].posts_count == 1
+
+    def test_removing_an_unknown_or_removed_post_changes_nothing_but_is_tracked(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice"), track())
+        hello = post("alice")
+        catalog.add_post(hello, track())
+        catalog.remove_post(uuid4(), track())
+        assert catalog.users(["alice"])["alice"].posts_count == 1
+        catalog.remove_post(hello.id, track())
+        catalog.remove_post(hello.id, track())
+        assert catalog.posts([hello.id]) == {}
+        assert catalog.users(["alice"])["alice"].posts_count == 0
+        assert catalog.max_tracking_id(APP) == 5
+
+    def test_a_post_by_an_unknown_author_is_kept(self) -> None:
+        catalog, track = self.fresh_catalog()
+        orphan = post("nobody")
+        catalog.add_post(orphan, track())
+        assert catalog.posts([orphan.id]) == {orphan.id: orphan}
+        assert catalog.users(["nobody"]) == {}
+
+    def test_unknown_post_ids_are_absent(self) -> None:
+        catalog, track = self.fresh_catalog()
+        hello = post("alice")
+        catalog.add_post(hello, track())
+        assert catalog.posts([uuid4(), uuid4()]) == {}
+        assert catalog.posts([uuid4(), hello.id, hello.id]) == {hello.id: hello}
+
+    def test_many_users_and_posts_are_found_in_one_batch(self) -> None:
+        # Over a thousand keys, a tenth of them known and shuffled among the
+        # unknown, so an adapter that splits a lookup must gather every part.
+        catalog, track = self.fresh_catalog()
+        names = [f"User{n}" for n in range(60)]
+        for name in names:
+            catalog.add_user(user(name), track())
+        posts = [post(names[n % len(names)], f"post {n}") for n in range(120)]
+        for each in posts:
+            catalog.add_post(each, track())
+        rng = random.Random(42)
+
+        post_ids = [p.id for p in posts] + [uuid4() for _ in range(1_080)]
+        rng.shuffle(post_ids)
+        assert catalog.posts(post_ids) == {p.id: p for p in posts}
+
+        usernames = [name.upper() for name in names] + [f"nobody{n}" for n in range(1_140)]
+        rng.shuffle(usernames)
+        found_users = catalog.users(usernames)
+        assert found_users == {name.lower(): user(name, posts_count=2) for name in names}
+
+    # -- round trips -----------------------------------------------------------
+
+    def test_datetimes_come_back_timezone_aware_and_equal(self) -> None:
+        catalog, track = self.fresh_catalog()
+        utc_user = user("alice", registered_at=REGISTERED_AT)
+        plus_two = timezone(timedelta(hours=2))
+        other_zone_user = user("bob", registered_at=datetime(2024, 7, 1, 23, 59, tzinfo=plus_two))
+        catalog.add_user(utc_user, track())
+        catalog.add_user(other_zone_user, track())
+        at_epoch = post("alice", posted_at=datetime(1970, 1, 1, tzinfo=UTC))
+        catalog.add_post(at_epoch, track())
+
+        found = catalog.users(["alice", "bob"])
+        assert found["alice"].registered_at == REGISTERED_AT
+        assert found["alice"].registered_at.utcoffset() == timedelta(0)
+        # The same instant, whatever zone the adapter hands it back in.
+        assert found["bob"].registered_at == other_zone_user.registered_at
+        assert found["bob"].registered_at.tzinfo is not None
+        back = catalog.posts([at_epoch.id])[at_epoch.id]
+        assert back.posted_at == at_epoch.posted_at
+        assert back.posted_at.utcoffset() == timedelta(0)
+
+    def test_text_and_entities_round_trip_as_a_tuple_of_text_entities(self) -> None:
+        catalog, track = self.fresh_catalog()
+        text = "héllo @Bob see https://example.com/ü?q=1&r=2 #Café 🐦 'quoted' \"double\""
+        entities = (
+            TextEntity("mention", "Bob", 6, 10),
+            TextEntity("url", "https://example.com/ü?q=1&r=2", 15, 44),
+            TextEntity("hashtag", "Café", 45, 50),
+        )
+        rich = post("alice", text, entities=entities)
+        plain = post("alice", "no entities here")
+        catalog.add_post(rich, track())
+        catalog.add_post(plain, track())
+
+        found = catalog.posts([rich.id, plain.id])
+        assert found == {rich.id: rich, plain.id: plain}
+        assert isinstance(found[rich.id].entities, tuple)
+        assert all(isinstance(e, TextEntity) for e in found[rich.id].entities)
+        assert found[plain.id].entities == ()
+        assert isinstance(found[rich.id].id, UUID)
+
+    # -- tracking: exactly once ------------------------------------------------
+
+    def test_max_tracking_id_advances_with_every_write(self) -> None:
+        catalog = self.make_catalog()
+        hello = post("alice")
+        catalog.add_user(user("alice"), Tracking(APP, 1))
+        assert catalog.max_tracking_id(APP) == 1
+        catalog.update_profile("alice", "A", "", Tracking(APP, 2))
+        assert catalog.max_tracking_id(APP) == 2
+        catalog.add_user(user("bob"), Tracking(APP, 3))
+        catalog.record_follow("alice", "bob", +1, Tracking(APP, 5))  # gaps are fine
+        assert catalog.max_tracking_id(APP) == 5
+        catalog.add_post(hello, Tracking(APP, 6))
+        assert catalog.max_tracking_id(APP) == 6
+        catalog.remove_post(hello.id, Tracking(APP, 7))
+        assert catalog.max_tracking_id(APP) == 7
+        catalog.insert_tracking(Tracking(APP, 8))  # an event the catalog ignores
+        assert catalog.max_tracking_id(APP) == 8
+        assert catalog.has_tracking_id(APP, 8)
+        assert not catalog.has_tracking_id(APP, 9)
+
+    def test_positions_are_tracked_per_application(self) -> None:
+        catalog = self.make_catalog()
+        catalog.add_user(user("alice"), Tracking(APP, 10))
+        catalog.add_user(user("bob"), Tracking("other", 1))
+        assert catalog.max_tracking_id(APP) == 10
+        assert catalog.max_tracking_id("other") == 1
+        assert catalog.max_tracking_id("unknown") is None
+
+    @pytest.mark.parametrize("stale_id", [3, 2], ids=["same-position", "earlier-position"])
+    @pytest.mark.parametrize(
+        "write",
+        [
+            "add_user",
+            "update_profile",
+            "follow",
+            "unfollow",
+            "add_post",
+            "remove_post",
+            "insert_tracking",
+        ],
+    )
+    def test_a_write_at_a_position_already_passed_raises_and_changes_nothing(
+        self, write: str, stale_id: int
+    ) -> None:
+        catalog = self.make_catalog()
+        alice, bob = user("alice"), user("bob")
+        hello = post("alice")
+        catalog.add_user(alice, Tracking(APP, 1))
+        catalog.add_user(bob, Tracking(APP, 2))
+        catalog.add_post(hello, Tracking(APP, 3))
+        before_users = catalog.users(["alice", "bob", "carol"])
+        before_posts = catalog.posts([hello.id])
+
+        stale = Tracking(APP, stale_id)
+        new_post = post("bob")
+        attempts: dict[str, Callable[[], None]] = {
+            "add_user": lambda: catalog.add_user(user("carol"), stale),
+            "update_profile": lambda: catalog.update_profile("alice", "X", "Y", stale),
+            "follow": lambda: catalog.record_follow("alice", "bob", +1, stale),
+            "unfollow": lambda: catalog.record_follow("alice", "bob", -1, stale),
+            "add_post": lambda: catalog.add_post(new_post, stale),
+            "remove_post": lambda: catalog.remove_post(hello.id, stale),
+            "insert_tracking": lambda: catalog.insert_tracking(stale),
+        }
+        with pytest.raises(IntegrityError):
+            attempts[write]()
+
+        assert catalog.users(["alice", "bob", "carol"]) == before_users
+        assert catalog.posts([hello.id, new_post.id]) == before_posts
+        assert catalog.max_tracking_id(APP) == 3
+
+        # The catalog is still usable, from the next position on.
+        catalog.record_follow("alice", "bob", +1, Tracking(APP, 4))
+        assert catalog.users(["bob"])["bob"].followers_count == 1
+
+    def test_of_concurrent_writes_at_one_position_exactly_one_wins(self) -> None:
+        catalog = self.make_catalog()
+        catalog.add_user(user("alice"), Tracking(APP, 1))
+        contenders = [post("alice", f"contender {n}") for n in range(6)]
+        barrier = threading.Barrier(len(contenders))
+        outcomes: list[str] = []
+
+        def contend(candidate: PostView) -> None:
+            barrier.wait()
+            try:
+                catalog.add_post(candidate, Tracking(APP, 2))
+            except IntegrityError:
+                outcomes.append("rejected")
+            else:
+                outcomes.append("written")
+
+        threads = [threading.Thread(target=contend, args=(c,)) for c in contenders]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert sorted(outcomes) == ["rejected"] * (len(contenders) - 1) + ["written"]
+        assert len(catalog.posts([c.id for c in contenders])) == 1
+        assert catalog.users(["alice"])["alice"].posts_count == 1
+        assert catalog.max_tracking_id(APP) == 2
+
+    def test_replaying_events_already_projected_changes_nothing(self) -> None:
+        catalog = self.make_catalog()
+        hello = post("alice")
+        writes: list[Callable[[Tracking], None]] = [
+            lambda t: catalog.add_user(user("alice"), t),
+            lambda t: catalog.add_user(user("bob"), t),
+            lambda t: catalog.record_follow("bob", "alice", +1, t),
+            lambda t: catalog.add_post(hello, t),
+        ]
+        for position, write in enumerate(writes, start=1):
+            write(Tracking(APP, position))
+        expected_users = catalog.users(["alice", "bob"])
+
+        for position, write in enumerate(writes, start=1):  # as after a crash, from the start
+            with pytest.raises(IntegrityError):
+                write(Tracking(APP, position))
+
+        assert catalog.users(["alice", "bob"]) == expected_users
+        assert expected_users["alice"] == user("alice", followers_count=1, posts_count=1)
+        assert catalog.posts([hello.id]) == {hello.id: hello}
+        assert catalog.max_tracking_id(APP) == len(writes)
