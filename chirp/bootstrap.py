@@ -6,6 +6,7 @@
   for a throw-away in-memory store (tests, benchmarks).
 - ``FEED_PROVIDER`` (default ``inmemory``): where feeds live. The in-memory
   provider is rebuilt from the event log when the process starts.
+- ``CHIRP_POSTGRES_SCHEMA`` (default ``public``): the schema of Chirp's tables.
 - ``CHIRP_FOLLOW_COPY_LIMIT`` (default 100): posts copied into a timeline on follow.
 """
 
@@ -68,6 +69,7 @@ class PostgresParams:
 class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""
+    postgres_schema: str = ""
     feed_provider: str = "inmemory"
     follow_copy_limit: int = DEFAULT_COPY_LIMIT
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -96,6 +98,7 @@ class Settings:
         return cls(
             data_dir=Path(environ.get("CHIRP_DATA_DIR", "data")),
             database_url=environ.get("DATABASE_URL", ""),
+            postgres_schema=environ.get("CHIRP_POSTGRES_SCHEMA", ""),
             feed_provider=environ.get("FEED_PROVIDER", "inmemory"),
             follow_copy_limit=copy_limit,
         )
@@ -122,6 +125,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_PORT": str(params.port),
             "POSTGRES_USER": params.user,
             "POSTGRES_PASSWORD": params.password,
+            "POSTGRES_SCHEMA": settings.postgres_schema,
         }
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +146,14 @@ def build_catalog(settings: Settings) -> Catalog:
 
         params = PostgresParams.from_url(settings.database_url)
         postgres_catalog = PostgresCatalog(
-            PostgresDatastore(params.dbname, params.host, params.port, params.user, params.password)
+            PostgresDatastore(
+                params.dbname,
+                params.host,
+                params.port,
+                params.user,
+                params.password,
+                schema=settings.postgres_schema,
+            )
         )
         postgres_catalog.create_table()
         return postgres_catalog

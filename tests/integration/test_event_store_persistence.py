@@ -1,0 +1,119 @@
+"""The event store and catalog persist across processes, on SQLite and PostgreSQL.
+
+A first Chirp writes; it is closed; a second Chirp on the same settings (a new
+process) starts with empty in-memory feeds, rebuilds them from the stored log,
+and must show exactly what the first one showed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from application.service import Chirp
+from chirp.bootstrap import Settings, build_chirp
+from domain.errors import UsernameTaken
+from tests.services import require_postgres
+
+
+@pytest.fixture
+def postgres_settings(tmp_path: Path) -> Iterator[Settings]:
+    params = require_postgres()
+    schema = f"chirp_test_{uuid.uuid4().hex[:12]}"
+    conninfo = psycopg.conninfo.make_conninfo(**params)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    url = (
+        f"postgresql://{params['user']}:{params['password']}@{params['host']}:"
+        f"{params['port']}/{params['dbname']}"
+    )
+    try:
+        yield Settings(data_dir=tmp_path, database_url=url, postgres_schema=schema)
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path)
+    return request.getfixturevalue("postgres_settings")  # type: ignore[no-any-return]
+
+
+def snapshot(chirp: Chirp) -> dict[str, list[str]]:
+    q = chirp.queries
+    return {
+        "alice": [i.text for i in q.profile_feed("alice").items],
+        "home bob": [i.text for i in q.home_timeline("bob").items],
+        "mentions bob": [i.text for i in q.mentions("bob").items],
+        "#chirp": [i.text for i in q.hashtag("chirp").items],
+        "bob follows": [str(q.user("bob").following_count)],
+    }
+
+
+def test_a_new_process_sees_what_the_first_one_wrote(settings: Settings) -> None:
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    first = build_chirp(settings)
+    first.register("alice")
+    first.register("bob")
+    first.follow("bob", "alice")
+    doomed = first.post("alice", "first #chirp", start)
+    first.post("alice", "hello @bob #Chirp", start + timedelta(minutes=1))
+    first.post("bob", "hi all", start + timedelta(minutes=2))
+    first.delete_post(doomed, "alice")
+    before = snapshot(first)
+    first.close()
+
+    second = build_chirp(settings)
+    try:
+        second.sync()
+        assert snapshot(second) == before
+        assert before["home bob"] == ["hi all", "hello @bob #Chirp"]
+        with pytest.raises(UsernameTaken):
+            second.register("ALICE")
+    finally:
+        second.close()
+
+
+def test_the_sqlite_store_lives_in_the_data_directory(tmp_path: Path) -> None:
+    chirp = build_chirp(Settings(data_dir=tmp_path / "data"))
+    try:
+        chirp.register("alice")
+    finally:
+        chirp.close()
+    assert (tmp_path / "data" / "events.sqlite").stat().st_size > 0
+    assert (tmp_path / "data" / "catalog.sqlite").stat().st_size > 0
+
+
+def test_postgres_keeps_events_and_catalog_in_the_configured_schema(
+    postgres_settings: Settings,
+) -> None:
+    chirp = build_chirp(postgres_settings)
+    try:
+        chirp.register("alice")
+    finally:
+        chirp.close()
+    params = require_postgres()
+    with psycopg.connect(psycopg.conninfo.make_conninfo(**params)) as conn:
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (postgres_settings.postgres_schema,),
+            )
+        }
+        [(events,)] = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.chirp_events").format(
+                sql.Identifier(postgres_settings.postgres_schema)
+            )
+        ).fetchall()
+    assert "chirp_events" in tables
+    assert any(name.startswith("chirp_catalog_") for name in tables)
+    assert events == 1
