@@ -141,8 +141,9 @@ def build_catalog(settings: Settings) -> Catalog:
     if settings.in_memory:
         return InMemoryCatalog()
     if settings.uses_postgres:
-        from adapters.postgres.catalog import PostgresCatalog
         from eventsourcing.postgres import PostgresDatastore
+
+        from adapters.postgres.catalog import PostgresCatalog
 
         params = PostgresParams.from_url(settings.database_url)
         postgres_catalog = PostgresCatalog(
@@ -157,8 +158,9 @@ def build_catalog(settings: Settings) -> Catalog:
         )
         postgres_catalog.create_table()
         return postgres_catalog
-    from adapters.sqlite.catalog import SQLiteCatalog
     from eventsourcing.sqlite import SQLiteDatastore
+
+    from adapters.sqlite.catalog import SQLiteCatalog
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sqlite_catalog = SQLiteCatalog(SQLiteDatastore(str(settings.data_dir / "catalog.sqlite")))
