@@ -28,6 +28,9 @@ class ChirpApplication(Application[UUID]):
     """Registers users, records follows, posts and deletes posts."""
 
     name = "chirp"
+    # A user who follows thousands would otherwise be rebuilt from thousands
+    # of events on each command.
+    snapshotting_intervals = {User: 100}
 
     # -- users ---------------------------------------------------------------
 

@@ -90,7 +90,8 @@ class User(Aggregate):
         self.username = username
         self.display_name = display_name
         self.bio = ""
-        self.following: set[str] = set()
+        # A dict, not a set, so snapshots serialise it: lower-cased names as keys.
+        self._followees: dict[str, None] = {}
 
     def update_profile(self, display_name: str, bio: str) -> None:
         display_name = display_name.strip() or self.username
@@ -111,23 +112,28 @@ class User(Aggregate):
         key = username_key(followee)
         if key == username_key(self.username):
             raise CannotFollowSelf("you cannot follow yourself")
-        if key in self.following:
+        if key in self._followees:
             raise AlreadyFollowing(f"you already follow @{followee}")
         self._follow(self.username, followee)
 
     @event(Followed)
     def _follow(self, follower: str, followee: str) -> None:
-        self.following.add(username_key(followee))
+        self._followees[username_key(followee)] = None
 
     def unfollow(self, followee: str) -> None:
         key = username_key(followee)
-        if key not in self.following:
+        if key not in self._followees:
             raise NotFollowing(f"you do not follow @{followee}")
         self._unfollow(self.username, followee)
 
     @event(Unfollowed)
     def _unfollow(self, follower: str, followee: str) -> None:
-        self.following.discard(username_key(followee))
+        self._followees.pop(username_key(followee), None)
+
+    @property
+    def following(self) -> set[str]:
+        """Lower-cased usernames this user follows."""
+        return set(self._followees)
 
     def follows(self, username: str) -> bool:
-        return username_key(username) in self.following
+        return username_key(username) in self._followees
