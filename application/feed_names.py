@@ -4,6 +4,7 @@
 - ``timeline:<name>``: the home timeline; it follows ``user:<name>`` itself and
   every followee's ``user`` feed, and receives posts that mention the user;
 - ``mentions:<name>``: posts that mention the user;
+- ``notifications:<name>``: posts that mention the user and new followers;
 - ``hashtag:<tag>``: posts carrying ``#tag``, case-insensitively.
 """
 
@@ -19,7 +20,9 @@ USER = "user"
 TIMELINE = "timeline"
 MENTIONS = "mentions"
 HASHTAG = "hashtag"
+NOTIFICATIONS = "notifications"
 POST_PREFIX = "tweet:"
+FOLLOW_PREFIX = "follow:"
 
 
 def user_feed(username: str) -> FeedId:
@@ -32,6 +35,10 @@ def timeline_feed(username: str) -> FeedId:
 
 def mentions_feed(username: str) -> FeedId:
     return FeedId(MENTIONS, username_key(username))
+
+
+def notifications_feed(username: str) -> FeedId:
+    return FeedId(NOTIFICATIONS, username_key(username))
 
 
 def hashtag_feed(tag: str) -> FeedId:
@@ -54,3 +61,7 @@ def post_id_from_foreign_id(foreign_id: str) -> UUID | None:
         return UUID(foreign_id[len(POST_PREFIX) :])
     except ValueError:
         return None
+
+
+def follow_foreign_id(follower: str, followee: str) -> str:
+    return f"{FOLLOW_PREFIX}{username_key(follower)}:{username_key(followee)}"

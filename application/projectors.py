@@ -18,8 +18,10 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from application.catalog import Catalog, PostView, UserView
 from application.feed_names import (
+    follow_foreign_id,
     hashtag_feed,
     mentions_feed,
+    notifications_feed,
     post_foreign_id,
     timeline_feed,
     user_feed,
@@ -29,6 +31,7 @@ from domain.tweet import TextEntity, Tweet, hashtags_of, mentions_of
 from domain.user import User, username_key
 
 POST_VERB = "tweet"
+FOLLOW_VERB = "follow"
 
 
 def naive_utc(moment: datetime) -> datetime:
@@ -42,7 +45,11 @@ def post_activity(event: Tweet.Posted) -> Activity:
     targets: list[FeedId] = [hashtag_feed(tag) for tag in hashtags_of(entities)]
     for mentioned in mentions_of(entities):
         if username_key(mentioned) != username_key(event.author):
-            targets += [timeline_feed(mentioned), mentions_feed(mentioned)]
+            targets += [
+                timeline_feed(mentioned),
+                mentions_feed(mentioned),
+                notifications_feed(mentioned),
+            ]
     foreign_id = post_foreign_id(event.originator_id)
     return Activity(
         actor=event.author,
@@ -51,6 +58,18 @@ def post_activity(event: Tweet.Posted) -> Activity:
         foreign_id=foreign_id,
         time=naive_utc(event.posted_at),
         to=tuple(dict.fromkeys(targets)),
+    )
+
+
+def follow_activity(event: User.Followed) -> Activity:
+    """The "new follower" notification of ``event.followee``."""
+    foreign_id = follow_foreign_id(event.follower, event.followee)
+    return Activity(
+        actor=event.follower,
+        verb=FOLLOW_VERB,
+        object=f"user:{username_key(event.followee)}",
+        foreign_id=foreign_id,
+        time=naive_utc(event.timestamp),
     )
 
 
@@ -94,9 +113,15 @@ class FeedProjector(Projector):
                 user_feed(event.followee),
                 activity_copy_limit=self.follow_copy_limit,
             )
+            self.provider.add_activity(notifications_feed(event.followee), follow_activity(event))
         elif isinstance(event, User.Unfollowed):
             self.provider.unfollow(
                 timeline_feed(event.follower), user_feed(event.followee), keep_history=False
+            )
+            # An undone follow is no longer news.
+            self.provider.remove_activity(
+                notifications_feed(event.followee),
+                follow_foreign_id(event.follower, event.followee),
             )
         elif isinstance(event, Tweet.Posted):
             self.provider.add_activity(user_feed(event.author), post_activity(event))

@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
-from application.catalog import Catalog, UserView
+from application.catalog import Catalog, PostView, TrendingTag, UserView
 from application.feed_names import (
     hashtag_feed,
     mentions_feed,
+    notifications_feed,
     post_id_from_foreign_id,
     timeline_feed,
     user_feed,
@@ -30,11 +33,14 @@ from application.feeds import (
     FeedProvider,
     StoredActivity,
 )
-from domain.errors import DomainError, UserNotFound
-from domain.text import is_valid_hashtag
+from application.projectors import FOLLOW_VERB
+from domain.errors import DomainError, TweetNotFound, UserNotFound
+from domain.text import is_valid_hashtag, is_valid_username
 from domain.tweet import TextEntity
-from domain.user import check_username, username_key
+from domain.user import username_key
 
+T = TypeVar("T")
+TRENDING_WINDOW = timedelta(hours=24)
 BAD_CURSOR = "this page link is not valid; start again from the newest posts"
 
 
@@ -59,6 +65,20 @@ class FeedItem:
     text: str
     posted_at: datetime
     entities: tuple[TextEntity, ...]
+
+
+@dataclass(frozen=True)
+class Notification:
+    kind: str  # "mention" | "follow"
+    actor: Author
+    at: datetime
+    post: FeedItem | None  # the mentioning post, for "mention"
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    items: list[Notification]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True)
@@ -87,7 +107,8 @@ class FeedQueries:
         self.catalog = catalog
 
     def user(self, username: str) -> UserView:
-        check_username(username)
+        if not is_valid_username(username):  # such a user cannot exist
+            raise UserNotFound(f"there is no user @{username}")
         found = self.catalog.users([username]).get(username_key(username))
         if found is None:
             raise UserNotFound(f"there is no user @{username}")
@@ -119,11 +140,78 @@ class FeedQueries:
             raise InvalidQuery(f"#{tag} is not a hashtag")
         return self._page(hashtag_feed(tag), limit, cursor)
 
+    def notifications(
+        self, username: str, limit: int = DEFAULT_READ_LIMIT, cursor: str | None = None
+    ) -> NotificationPage:
+        """Posts that mention ``username`` and new followers, newest first."""
+        self.user(username)
+        items, next_cursor = self._read(
+            notifications_feed(username), limit, cursor, self._enrich_notifications
+        )
+        return NotificationPage(items, next_cursor)
+
+    def post(self, post_id: UUID) -> FeedItem:
+        post = self.catalog.posts([post_id]).get(post_id)
+        if post is None:
+            raise TweetNotFound(f"there is no post {post_id}")
+        authors = self.catalog.users([post.author])
+        return self._item(post, authors)
+
+    def followers(self, username: str, limit: int = 25, offset: int = 0) -> list[UserView]:
+        """Users following ``username``, most recent first."""
+        self.user(username)
+        self._check_list_page(limit, offset)
+        feeds = self.provider.followers(user_feed(username), limit=limit, offset=offset)
+        own_timeline = timeline_feed(username)
+        return self._users_in_order([f.id for f in feeds if f != own_timeline])
+
+    def following(self, username: str, limit: int = 25, offset: int = 0) -> list[UserView]:
+        """Users ``username`` follows, most recent first."""
+        self.user(username)
+        self._check_list_page(limit, offset)
+        own_feed = user_feed(username)
+        # The timeline follows its owner's own feed too: skip that edge.
+        feeds = self.provider.following(timeline_feed(username), limit=limit + 1, offset=offset)
+        return self._users_in_order([f.id for f in feeds if f != own_feed][:limit])
+
+    def trending_hashtags(self, now: datetime | None = None, limit: int = 10) -> list[TrendingTag]:
+        """Hashtags of the most posts over the last 24 hours."""
+        now = now or datetime.now(UTC)
+        return self.catalog.trending_hashtags(now - TRENDING_WINDOW, limit)
+
+    def who_to_follow(
+        self, username: str, already_following: Iterable[str], limit: int = 5
+    ) -> list[UserView]:
+        """The most followed users that ``username`` does not follow yet."""
+        return self.catalog.popular_users(limit, exclude=[username, *already_following])
+
+    # -- reading and enriching pages -------------------------------------------
+
+    @staticmethod
+    def _check_list_page(limit: int, offset: int) -> None:
+        if not 1 <= limit <= MAX_READ_LIMIT or offset < 0:
+            raise InvalidQuery(f"a list page holds between 1 and {MAX_READ_LIMIT} users")
+
+    def _users_in_order(self, keys: list[str]) -> list[UserView]:
+        found = self.catalog.users(keys)
+        return [found[key] for key in keys if key in found]
+
     def _page(self, feed: FeedId, limit: int, cursor: str | None) -> FeedPage:
+        items, next_cursor = self._read(feed, limit, cursor, self._enrich)
+        return FeedPage(items, next_cursor)
+
+    def _read(
+        self,
+        feed: FeedId,
+        limit: int,
+        cursor: str | None,
+        enrich: Callable[[list[StoredActivity]], list[tuple[str, T]]],
+    ) -> tuple[list[T], str | None]:
+        """One page of ``feed`` as enriched items, and the cursor of the next."""
         if not 1 <= limit <= MAX_READ_LIMIT:
             raise InvalidQuery(f"a page holds between 1 and {MAX_READ_LIMIT} posts, not {limit}")
         id_lt = decode_cursor(cursor) if cursor else None
-        shown: list[tuple[str, FeedItem]] = []
+        shown: list[tuple[str, T]] = []
         # Posts deleted but not yet removed from this feed are skipped; read
         # on so the page is still full.
         while len(shown) < limit:
@@ -131,16 +219,21 @@ class FeedQueries:
                 activities = self.provider.read(feed, limit=limit, id_lt=id_lt)
             except FeedInputError:
                 raise InvalidCursor(BAD_CURSOR) from None
-            shown += self._enrich(activities)
+            shown += enrich(activities)
             if len(activities) < limit:  # the feed has no more
                 page = shown[:limit]
                 more = len(shown) > limit
-                return FeedPage(
-                    [item for _, item in page], encode_cursor(page[-1][0]) if more else None
-                )
+                return [item for _, item in page], encode_cursor(page[-1][0]) if more else None
             id_lt = activities[-1].id
         page = shown[:limit]
-        return FeedPage([item for _, item in page], encode_cursor(page[-1][0]))
+        return [item for _, item in page], encode_cursor(page[-1][0])
+
+    def _item(self, post: PostView, authors: dict[str, UserView]) -> FeedItem:
+        author = authors.get(username_key(post.author))
+        display_name = author.display_name if author else post.author
+        return FeedItem(
+            post.id, Author(post.author, display_name), post.text, post.posted_at, post.entities
+        )
 
     def _enrich(self, activities: list[StoredActivity]) -> list[tuple[str, FeedItem]]:
         """Each activity that is a live post, with its activity id."""
@@ -150,12 +243,32 @@ class FeedQueries:
         items = []
         for activity, post_id in zip(activities, post_ids, strict=True):
             post = posts.get(post_id) if post_id is not None else None
-            if post is None:
-                continue
-            author = authors.get(username_key(post.author))
-            display_name = author.display_name if author else post.author
-            item = FeedItem(
-                post.id, Author(post.author, display_name), post.text, post.posted_at, post.entities
-            )
-            items.append((activity.id, item))
+            if post is not None:
+                items.append((activity.id, self._item(post, authors)))
+        return items
+
+    def _enrich_notifications(
+        self, activities: list[StoredActivity]
+    ) -> list[tuple[str, Notification]]:
+        post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
+        posts = self.catalog.posts(pid for pid in post_ids if pid is not None)
+        users = self.catalog.users(
+            [post.author for post in posts.values()]
+            + [a.actor for a, pid in zip(activities, post_ids, strict=True) if pid is None]
+        )
+        items: list[tuple[str, Notification]] = []
+        for activity, post_id in zip(activities, post_ids, strict=True):
+            if post_id is not None:
+                post = posts.get(post_id)
+                if post is not None:
+                    item = self._item(post, users)
+                    items.append(
+                        (activity.id, Notification("mention", item.author, post.posted_at, item))
+                    )
+            elif activity.verb == FOLLOW_VERB:
+                follower = users.get(username_key(activity.actor))
+                if follower is not None:
+                    author = Author(follower.username, follower.display_name)
+                    at = activity.time.replace(tzinfo=UTC)
+                    items.append((activity.id, Notification("follow", author, at, None)))
         return items

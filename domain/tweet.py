@@ -109,7 +109,8 @@ class Tweet(Aggregate):
         check_text(text)
         posted_at = (posted_at or datetime.now(UTC)).astimezone(UTC)
         entities = [entity.as_dict() for entity in find_entities(text, known_usernames)]
-        return cls(author=author, text=text, posted_at=posted_at, entities=entities)
+        tweet: Tweet = cls(author=author, text=text, posted_at=posted_at, entities=entities)
+        return tweet
 
     @event(Posted)
     def __init__(

@@ -83,7 +83,8 @@ class User(Aggregate):
         check_username(username)
         display_name = display_name.strip() or username
         check_display_name(display_name)
-        return cls(username=username, display_name=display_name)
+        user: User = cls(username=username, display_name=display_name)
+        return user
 
     @event(Registered)
     def __init__(self, username: str, display_name: str) -> None:

@@ -15,7 +15,7 @@ from application.feed_names import user_feed
 from application.queries import FeedPage, InvalidCursor, InvalidQuery
 from application.service import Chirp
 from chirp.bootstrap import Settings, build_chirp
-from domain.errors import InvalidUsername, UserNotFound
+from domain.errors import UserNotFound
 from domain.tweet import TextEntity
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -348,8 +348,8 @@ def test_unknown_user(chirp: Chirp) -> None:
         assert str(caught.value) == "there is no user @dave"
 
 
-def test_invalid_username(chirp: Chirp) -> None:
-    with pytest.raises(InvalidUsername):
+def test_a_username_that_cannot_exist_is_not_found(chirp: Chirp) -> None:
+    with pytest.raises(UserNotFound, match="no user @no body"):
         chirp.queries.profile_feed("no body")
 
 

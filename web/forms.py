@@ -1,0 +1,50 @@
+"""Forms: field-level input checks; the domain's own errors are added by the views."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+
+from domain.errors import DomainError
+from domain.user import MAX_BIO_LENGTH, MAX_DISPLAY_NAME_LENGTH, check_username
+
+
+class SignUpForm(forms.Form):
+    username = forms.CharField(
+        max_length=15, help_text="1 to 15 letters, digits or _. This is your @name."
+    )
+    display_name = forms.CharField(max_length=MAX_DISPLAY_NAME_LENGTH, required=False)
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    password_again = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data["username"]
+        try:
+            check_username(username)
+        except DomainError as error:
+            raise forms.ValidationError(str(error)) from None
+        return username
+
+    def clean(self) -> dict[str, object] | None:
+        cleaned = super().clean()
+        password = self.cleaned_data.get("password")
+        if password and password != self.cleaned_data.get("password_again"):
+            self.add_error("password_again", "The two passwords differ.")
+        elif password:
+            try:
+                password_validation.validate_password(password)
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
+
+
+class PostForm(forms.Form):
+    # The weighted length is the domain's rule; this only bounds the raw size.
+    text = forms.CharField(max_length=2000, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ProfileForm(forms.Form):
+    display_name = forms.CharField(max_length=MAX_DISPLAY_NAME_LENGTH, required=False)
+    bio = forms.CharField(
+        max_length=MAX_BIO_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
