@@ -8,16 +8,24 @@ writers queue on the tracking row's lock before they touch any catalog row, so
 they cannot deadlock on user rows.
 
 Tables live in the datastore's schema and share a prefix (``chirp_catalog_``
-by default): ``<prefix>users``, ``<prefix>posts`` and ``<prefix>tracking``. The
-catalog keeps its own tracking table because a position is per projection: a
-tracking table shared with another projection of the same application would
-make each reject the other's positions.
+by default): ``<prefix>users``, ``<prefix>posts``, ``<prefix>hashtag_hours`` and
+``<prefix>tracking``. The catalog keeps its own tracking table because a
+position is per projection: a tracking table shared with another projection of
+the same application would make each reject the other's positions.
+
+Trending hashtags are counted per UTC hour in ``<prefix>hashtag_hours``, keyed
+``(hour, tag)`` so a window of recent hours is a range of its primary key; a
+counter that falls to zero is deleted. Popular users are read through the index
+``<prefix>users_by_followers`` on ``(followers_count DESC, username_key)``, in its
+order, stopping at the limit. Tags and username keys are ordered by code point
+(``COLLATE "C"``), as the other adapters order them, whatever the database's
+collation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,8 +35,8 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
-from application.catalog import Catalog, PostView, UserView
-from domain.tweet import TextEntity
+from application.catalog import Catalog, PostView, TrendingTag, UserView, as_utc, hour_bucket
+from domain.tweet import TextEntity, hashtags_of
 from domain.user import username_key
 
 DEFAULT_TABLE_PREFIX = "chirp_catalog_"
@@ -37,9 +45,13 @@ DEFAULT_TABLE_PREFIX = "chirp_catalog_"
 def _utc(moment: datetime) -> datetime:
     """``moment`` in UTC; a naive datetime is taken to be UTC already (never the
     session's time zone, which is what PostgreSQL would assume)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return as_utc(moment)
+
+
+def _sorted_tags(entities: Iterable[TextEntity]) -> list[str]:
+    """A post's distinct normalised tags, sorted so that concurrent writers lock
+    counter rows in one order."""
+    return sorted(hashtags_of(list(entities)))
 
 
 def _user_view(row: DictRow) -> UserView:
@@ -65,8 +77,9 @@ def _post_view(row: DictRow) -> PostView:
 
 
 class PostgresCatalog(PostgresTrackingRecorder, Catalog):
-    """Users and live posts in ``<prefix>users`` and ``<prefix>posts``. Call
-    :meth:`create_table` once before use."""
+    """Users, live posts and hourly hashtag counters in ``<prefix>users``,
+    ``<prefix>posts`` and ``<prefix>hashtag_hours``. Call :meth:`create_table`
+    once before use."""
 
     def __init__(
         self,
@@ -80,16 +93,23 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
         )
         users_table = f"{table_prefix}users"
         posts_table = f"{table_prefix}posts"
-        self.check_identifier_length(users_table)
-        self.check_identifier_length(posts_table)
+        hashtags_table = f"{table_prefix}hashtag_hours"
+        followers_index = f"{table_prefix}users_by_followers"
+        for name in (users_table, posts_table, hashtags_table, followers_index):
+            self.check_identifier_length(name)
         self.users_table_name = users_table
         self.posts_table_name = posts_table
+        self.hashtags_table_name = hashtags_table
         schema = Identifier(self.datastore.schema)
-        users = Identifier(users_table)
-        posts = Identifier(posts_table)
+        names = {
+            "users": Identifier(users_table),
+            "posts": Identifier(posts_table),
+            "hashtags": Identifier(hashtags_table),
+            "followers_index": Identifier(followers_index),
+        }
 
         def statement(text: str) -> Composed:
-            return SQL(text).format(schema=schema, users=users, posts=posts)
+            return SQL(text).format(schema=schema, **names)
 
         self.sql_create_statements += [
             statement(
@@ -113,6 +133,19 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
                 "text text NOT NULL, "
                 "posted_at timestamptz NOT NULL, "
                 "entities jsonb NOT NULL)"
+            ),
+            # Who to follow: read in this order, so LIMIT stops early.
+            statement(
+                "CREATE INDEX IF NOT EXISTS {followers_index} ON {schema}.{users} "
+                '(followers_count DESC, username_key COLLATE "C")'
+            ),
+            # Live posts per (UTC hour, normalised tag); only positive counts are kept.
+            statement(
+                "CREATE TABLE IF NOT EXISTS {schema}.{hashtags} ("
+                "hour timestamptz NOT NULL, "
+                'tag text COLLATE "C" NOT NULL, '
+                "posts bigint NOT NULL, "
+                "PRIMARY KEY (hour, tag))"
             ),
         ]
         user_columns = (
@@ -152,7 +185,29 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             "ON CONFLICT (post_id) DO NOTHING RETURNING post_id"
         )
         self.delete_post_statement = statement(
-            "DELETE FROM {schema}.{posts} WHERE post_id = %s RETURNING author_key"
+            "DELETE FROM {schema}.{posts} WHERE post_id = %s "
+            "RETURNING author_key, posted_at, entities"
+        )
+        self.count_hashtags_statement = statement(
+            "INSERT INTO {schema}.{hashtags} AS counter (hour, tag, posts) "
+            "SELECT %s, tag, 1 FROM unnest(%s::text[]) WITH ORDINALITY AS t(tag, n) ORDER BY n "
+            "ON CONFLICT (hour, tag) DO UPDATE SET posts = counter.posts + 1"
+        )
+        self.uncount_hashtags_statement = statement(
+            "UPDATE {schema}.{hashtags} SET posts = posts - 1 WHERE hour = %s AND tag = ANY(%s)"
+        )
+        self.delete_empty_hashtags_statement = statement(
+            "DELETE FROM {schema}.{hashtags} WHERE hour = %s AND tag = ANY(%s) AND posts <= 0"
+        )
+        self.trending_statement = statement(
+            "SELECT tag, SUM(posts) AS total FROM {schema}.{hashtags} "
+            "WHERE hour >= %s GROUP BY tag HAVING SUM(posts) > 0 "
+            "ORDER BY total DESC, tag LIMIT %s"
+        )
+        self.popular_users_statement = statement(
+            "SELECT " + user_columns + " FROM {schema}.{users} "
+            "WHERE username_key <> ALL(%s) "
+            'ORDER BY followers_count DESC, username_key COLLATE "C" LIMIT %s'
         )
         self.select_users_statement = statement(
             "SELECT username_key, " + user_columns + " FROM {schema}.{users} "
@@ -213,6 +268,10 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             )
             if curs.fetchone() is not None:  # a post already known is not counted twice
                 curs.execute(self.adjust_posts_count_statement, (1, author_key))
+                tags = _sorted_tags(post.entities)
+                if tags:
+                    hour = hour_bucket(post.posted_at)
+                    curs.execute(self.count_hashtags_statement, (hour, tags))
 
     def remove_post(self, post_id: UUID, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -221,6 +280,11 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             row = curs.fetchone()
             if row is not None:
                 curs.execute(self.adjust_posts_count_statement, (-1, row["author_key"]))
+                tags = _sorted_tags(TextEntity.from_dict(data) for data in row["entities"])
+                if tags:
+                    hour = hour_bucket(row["posted_at"])
+                    curs.execute(self.uncount_hashtags_statement, (hour, tags))
+                    curs.execute(self.delete_empty_hashtags_statement, (hour, tags))
 
     # -- batch reads: one query each, whatever the number of keys ------------
 
@@ -241,7 +305,22 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
         rows = self._select(self.select_posts_statement, keys)
         return {row["post_id"]: _post_view(row) for row in rows}
 
-    def _select(self, statement: Composed, keys: list[Any]) -> list[DictRow]:
+    # -- ranked reads: each one query over an index, stopping at the limit ---
+
+    def trending_hashtags(self, since: datetime, limit: int = 10) -> list[TrendingTag]:
+        if limit <= 0:
+            return []
+        rows = self._select(self.trending_statement, hour_bucket(since), limit)
+        return [TrendingTag(row["tag"], int(row["total"])) for row in rows]
+
+    def popular_users(self, limit: int = 10, exclude: Iterable[str] = ()) -> list[UserView]:
+        if limit <= 0:
+            return []
+        excluded = sorted({username_key(name) for name in exclude})
+        rows = self._select(self.popular_users_statement, excluded, limit)
+        return [_user_view(row) for row in rows]
+
+    def _select(self, statement: Composed, *params: Any) -> list[DictRow]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, (keys,))
+            curs.execute(statement, params)
             return curs.fetchall()

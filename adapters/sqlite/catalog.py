@@ -8,21 +8,26 @@ concurrent writers on the tracking row before they touch any catalog row.
 
 Datetimes are stored as fixed-width ISO 8601 text in UTC (so they also sort as
 text) and read back timezone-aware; entities are stored as a JSON array.
+
+Trending hashtags are counted per UTC hour in ``catalog_hashtag_hours``, keyed
+``(hour, tag)`` so a window of recent hours is a range of its primary key; a
+counter that falls to zero is deleted. Popular users are read through an index
+on ``(followers_count DESC, username_key)``, in its order, stopping at the limit.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from application.catalog import Catalog, PostView, UserView
-from domain.tweet import TextEntity
+from application.catalog import Catalog, PostView, TrendingTag, UserView, as_utc, hour_bucket
+from domain.tweet import TextEntity, hashtags_of
 from domain.user import username_key
 
 # Well below SQLite's bound-parameter limit (999 before 3.32, 32766 since).
@@ -36,13 +41,11 @@ _POST_COLUMNS = "post_id, author, text, posted_at, entities"
 
 def _utc_text(moment: datetime) -> str:
     """Fixed-width ISO 8601 in UTC; a naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return as_utc(moment).isoformat(timespec="microseconds")
 
 
 def _parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
+    return as_utc(datetime.fromisoformat(text))
 
 
 def _entities_json(entities: Iterable[TextEntity]) -> str:
@@ -62,9 +65,28 @@ def _placeholders(count: int) -> str:
     return ", ".join("?" * count)
 
 
+def _user_view(row: Any) -> UserView:
+    return UserView(
+        username=row["username"],
+        display_name=row["display_name"],
+        bio=row["bio"],
+        registered_at=_parse_utc(row["registered_at"]),
+        followers_count=row["followers_count"],
+        following_count=row["following_count"],
+        posts_count=row["posts_count"],
+    )
+
+
+def _hashtag_keys(posted_at: datetime, entities: Iterable[TextEntity]) -> list[tuple[str, str]]:
+    """The ``(hour, tag)`` counters a post counts in, in a fixed order."""
+    hour = _utc_text(hour_bucket(posted_at))
+    return [(hour, tag) for tag in sorted(hashtags_of(list(entities)))]
+
+
 class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
-    """Users in ``catalog_users``, live posts in ``catalog_posts``, positions in
-    eventsourcing's ``tracking`` table. Call :meth:`create_table` once before use."""
+    """Users in ``catalog_users``, live posts in ``catalog_posts``, hourly hashtag
+    counters in ``catalog_hashtag_hours``, positions in eventsourcing's
+    ``tracking`` table. Call :meth:`create_table` once before use."""
 
     def construct_create_table_statements(self) -> list[str]:
         statements = super().construct_create_table_statements()
@@ -89,6 +111,16 @@ class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
             "posted_at TEXT NOT NULL, "
             "entities TEXT NOT NULL"
             ")",
+            # Who to follow: read in this order, so LIMIT stops early.
+            "CREATE INDEX IF NOT EXISTS catalog_users_by_followers "
+            "ON catalog_users (followers_count DESC, username_key)",
+            # Live posts per (UTC hour, normalised tag); only positive counts are kept.
+            "CREATE TABLE IF NOT EXISTS catalog_hashtag_hours ("
+            "hour TEXT NOT NULL, "
+            "tag TEXT NOT NULL, "
+            "posts INTEGER NOT NULL, "
+            "PRIMARY KEY (hour, tag)"
+            ") WITHOUT ROWID",
         ]
         return statements
 
@@ -167,12 +199,19 @@ class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
                     "UPDATE catalog_users SET posts_count = posts_count + 1 WHERE username_key = ?",
                     (author_key,),
                 )
+                for hour, tag in _hashtag_keys(post.posted_at, post.entities):
+                    c.execute(
+                        "INSERT INTO catalog_hashtag_hours (hour, tag, posts) VALUES (?, ?, 1) "
+                        "ON CONFLICT (hour, tag) DO UPDATE SET posts = posts + 1",
+                        (hour, tag),
+                    )
 
     def remove_post(self, post_id: UUID, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as c:
             self._insert_tracking(c, tracking)
             c.execute(
-                "DELETE FROM catalog_posts WHERE post_id = ? RETURNING author_key",
+                "DELETE FROM catalog_posts WHERE post_id = ? "
+                "RETURNING author_key, posted_at, entities",
                 (str(post_id),),
             )
             row = c.fetchone()
@@ -181,6 +220,18 @@ class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
                     "UPDATE catalog_users SET posts_count = posts_count - 1 WHERE username_key = ?",
                     (row["author_key"],),
                 )
+                posted_at, entities = _parse_utc(row["posted_at"]), _parse_entities(row["entities"])
+                for hour, tag in _hashtag_keys(posted_at, entities):
+                    c.execute(
+                        "UPDATE catalog_hashtag_hours SET posts = posts - 1 "
+                        "WHERE hour = ? AND tag = ?",
+                        (hour, tag),
+                    )
+                    c.execute(
+                        "DELETE FROM catalog_hashtag_hours "
+                        "WHERE hour = ? AND tag = ? AND posts <= 0",
+                        (hour, tag),
+                    )
 
     # -- batch reads: one query per chunk of keys, in one read transaction ---
 
@@ -200,15 +251,7 @@ class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
                     chunk,
                 )
                 for row in c.fetchall():
-                    found[row["username_key"]] = UserView(
-                        username=row["username"],
-                        display_name=row["display_name"],
-                        bio=row["bio"],
-                        registered_at=_parse_utc(row["registered_at"]),
-                        followers_count=row["followers_count"],
-                        following_count=row["following_count"],
-                        posts_count=row["posts_count"],
-                    )
+                    found[row["username_key"]] = _user_view(row)
         return found
 
     def posts(self, post_ids: Iterable[UUID]) -> dict[UUID, PostView]:
@@ -233,3 +276,31 @@ class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
                         entities=_parse_entities(row["entities"]),
                     )
         return found
+
+    # -- ranked reads: each one query over an index, stopping at the limit ---
+
+    def trending_hashtags(self, since: datetime, limit: int = 10) -> list[TrendingTag]:
+        if limit <= 0:  # SQLite reads a negative LIMIT as no limit at all
+            return []
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT tag, SUM(posts) AS total FROM catalog_hashtag_hours "
+                "WHERE hour >= ? GROUP BY tag HAVING SUM(posts) > 0 "
+                "ORDER BY total DESC, tag LIMIT ?",
+                (_utc_text(hour_bucket(since)), limit),
+            )
+            return [TrendingTag(row["tag"], row["total"]) for row in c.fetchall()]
+
+    def popular_users(self, limit: int = 10, exclude: Iterable[str] = ()) -> list[UserView]:
+        if limit <= 0:
+            return []
+        # Excluded keys go in as one JSON array, however many there are.
+        excluded = json.dumps(sorted({username_key(name) for name in exclude}))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT " + _USER_COLUMNS + " FROM catalog_users "
+                "WHERE username_key NOT IN (SELECT value FROM json_each(?)) "
+                "ORDER BY followers_count DESC, username_key LIMIT ?",
+                (excluded, limit),
+            )
+            return [_user_view(row) for row in c.fetchall()]

@@ -4,9 +4,9 @@ Each adapter's test module subclasses :class:`CatalogContract` and implements
 ``make_catalog`` to return a fresh, empty catalog with its tables created;
 pytest collects the subclass (named ``Test…``) with every test below. The suite
 talks to the port only (``application/catalog.py``), with the in-memory adapter
-as the reference for what the port leaves unsaid: writes about unknown users
-change nothing but still record their position, and a post added twice counts
-once.
+as the reference for how results compare: usernames are keyed by
+``domain.user.username_key``, datetimes come back in UTC, and ties in ranked
+reads are broken by code point order of the key.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from application.catalog import Catalog, PostView, UserView
+from application.catalog import Catalog, PostView, TrendingTag, UserView
 from domain.tweet import TextEntity
 
 APP = "chirp"
@@ -38,6 +38,29 @@ def user(username: str, **fields: Any) -> UserView:
 def post(author: str, text: str = "hello", **fields: Any) -> PostView:
     view = PostView(uuid4(), author, text, POSTED_AT, ())
     return replace(view, **fields)
+
+
+NOW = datetime(2024, 3, 2, 12, 40, tzinfo=UTC)
+DAY_AGO = NOW - timedelta(hours=24)  # 2024-03-01 12:40, so the window starts at 12:00
+
+
+def tagged(author: str, *tags: str, posted_at: datetime = NOW, **fields: Any) -> PostView:
+    """A post carrying ``tags`` as hashtag entities, as written (not normalised)."""
+    entities, text = [], ""
+    for tag in tags:
+        start = len(text)
+        text += f"#{tag} "
+        entities.append(TextEntity("hashtag", tag, start, start + 1 + len(tag)))
+    return post(author, text.strip() or "no tags", posted_at=posted_at, entities=tuple(entities))
+
+
+def trending(catalog: Catalog, since: datetime = DAY_AGO, limit: int = 10) -> dict[str, int]:
+    """Trending tags in rank order, as an insertion-ordered dict (compare with lists)."""
+    return {t.tag: t.posts for t in catalog.trending_hashtags(since, limit)}
+
+
+def ranked(catalog: Catalog, limit: int = 10, exclude: tuple[str, ...] = ()) -> list[str]:
+    return [u.username for u in catalog.popular_users(limit, exclude)]
 
 
 class CatalogContract:
@@ -90,6 +113,14 @@ class CatalogContract:
         )
         catalog.add_user(alice, track())
         assert catalog.users(["alice_99"]) == {"alice_99": alice}
+
+    def test_adding_a_known_username_replaces_the_user_counts_included(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice", followers_count=4, posts_count=2), track())
+        again = user("ALICE", display_name="Alice II", bio="new", followers_count=1)
+        catalog.add_user(again, track())
+        assert catalog.users(["alice"]) == {"alice": again}
+        assert catalog.popular_users() == [again]
 
     def test_update_profile_changes_display_name_and_bio_only(self) -> None:
         catalog, track = self.fresh_catalog()
@@ -228,10 +259,23 @@ class CatalogContract:
         assert found["alice"].registered_at.utcoffset() == timedelta(0)
         # The same instant, whatever zone the adapter hands it back in.
         assert found["bob"].registered_at == other_zone_user.registered_at
-        assert found["bob"].registered_at.tzinfo is not None
+        assert found["bob"].registered_at.utcoffset() == timedelta(0)
         back = catalog.posts([at_epoch.id])[at_epoch.id]
         assert back.posted_at == at_epoch.posted_at
         assert back.posted_at.utcoffset() == timedelta(0)
+
+    def test_a_naive_datetime_is_taken_as_utc(self) -> None:
+        catalog, track = self.fresh_catalog()
+        naive_post = post("alice", posted_at=datetime(2024, 5, 6, 7, 8, 9, 10))
+        naive_user = user("alice", registered_at=datetime(2024, 5, 6, 7, 8, 9, 10))
+        catalog.add_post(naive_post, track())
+        catalog.add_user(naive_user, track())
+        back = catalog.posts([naive_post.id])[naive_post.id]
+        assert back.posted_at == datetime(2024, 5, 6, 7, 8, 9, 10, tzinfo=UTC)
+        assert back.posted_at.utcoffset() == timedelta(0)
+        registered_at = catalog.users(["alice"])["alice"].registered_at
+        assert registered_at == datetime(2024, 5, 6, 7, 8, 9, 10, tzinfo=UTC)
+        assert registered_at.utcoffset() == timedelta(0)
 
     def test_text_and_entities_round_trip_as_a_tuple_of_text_entities(self) -> None:
         catalog, track = self.fresh_catalog()
@@ -252,6 +296,178 @@ class CatalogContract:
         assert all(isinstance(e, TextEntity) for e in found[rich.id].entities)
         assert found[plain.id].entities == ()
         assert isinstance(found[rich.id].id, UUID)
+
+    # -- trending hashtags ------------------------------------------------------
+
+    def test_a_fresh_catalog_has_nothing_trending_and_no_popular_users(self) -> None:
+        catalog = self.make_catalog()
+        assert catalog.trending_hashtags(DAY_AGO) == []
+        assert catalog.popular_users() == []
+
+    def test_trending_counts_live_posts_per_tag_over_the_window(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice"), track())
+        hours_ago = [0, 0, 1, 5, 23]
+        for n, hours in enumerate(hours_ago):
+            tags = ("python", "django") if n % 2 == 0 else ("python",)
+            catalog.add_post(
+                tagged("alice", *tags, posted_at=NOW - timedelta(hours=hours)), track()
+            )
+        catalog.add_post(tagged("nobody", "rust"), track())  # unknown authors' posts count too
+        catalog.add_post(post("alice", "no tags"), track())
+        assert catalog.trending_hashtags(DAY_AGO) == [
+            TrendingTag("python", 5),
+            TrendingTag("django", 3),
+            TrendingTag("rust", 1),
+        ]
+        # A narrower window: the last two hours (since 10:40, so from 10:00).
+        assert trending(catalog, since=NOW - timedelta(hours=2)) == {
+            "python": 3,
+            "django": 2,
+            "rust": 1,
+        }
+
+    def test_tags_are_counted_normalised_and_once_per_post(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_post(tagged("alice", "Python", "python", "PYTHON"), track())
+        catalog.add_post(tagged("bob", "PyThOn", "Café"), track())
+        catalog.add_post(tagged("carol", "CAFÉ", "café"), track())
+        assert trending(catalog) == {"café": 2, "python": 2}
+
+    def test_removing_a_post_decrements_its_tags_and_a_tag_at_zero_is_absent(self) -> None:
+        catalog, track = self.fresh_catalog()
+        first = tagged("alice", "Python", "solo", posted_at=NOW - timedelta(hours=3))
+        second = tagged("bob", "python")
+        catalog.add_post(first, track())
+        catalog.add_post(second, track())
+        assert trending(catalog) == {"python": 2, "solo": 1}
+
+        catalog.remove_post(first.id, track())  # the stored post's hour and tags are undone
+        assert trending(catalog) == {"python": 1}
+        catalog.remove_post(first.id, track())  # removed already: nothing more
+        assert trending(catalog) == {"python": 1}
+        catalog.remove_post(second.id, track())
+        assert catalog.trending_hashtags(DAY_AGO) == []
+
+        catalog.add_post(tagged("carol", "solo", posted_at=NOW - timedelta(hours=3)), track())
+        assert trending(catalog) == {"solo": 1}
+
+    def test_a_post_added_twice_is_counted_once(self) -> None:
+        catalog, track = self.fresh_catalog()
+        hello = tagged("alice", "python")
+        catalog.add_post(hello, track())
+        catalog.add_post(hello, track())
+        assert trending(catalog) == {"python": 1}
+        catalog.remove_post(hello.id, track())
+        assert trending(catalog) == {}
+
+    def test_the_window_starts_at_the_hour_since_falls_in(self) -> None:
+        catalog, track = self.fresh_catalog()
+        since = datetime(2024, 3, 2, 10, 30, tzinfo=UTC)
+        catalog.add_post(
+            tagged("a", "before", posted_at=datetime(2024, 3, 2, 9, 59, 59, 999999, tzinfo=UTC)),
+            track(),
+        )
+        catalog.add_post(
+            tagged("a", "early", posted_at=datetime(2024, 3, 2, 10, 0, tzinfo=UTC)), track()
+        )
+        catalog.add_post(
+            tagged("a", "inside", posted_at=datetime(2024, 3, 2, 10, 15, tzinfo=UTC)), track()
+        )
+        catalog.add_post(
+            tagged("a", "later", posted_at=datetime(2024, 3, 3, 1, 0, tzinfo=UTC)), track()
+        )
+        catalog.add_post(
+            tagged("a", "old", posted_at=datetime(2024, 2, 1, 10, 45, tzinfo=UTC)), track()
+        )
+        assert trending(catalog, since=since) == {"early": 1, "inside": 1, "later": 1}
+        # The same instant given in another zone, or naive (taken as UTC).
+        plus_two = timezone(timedelta(hours=2))
+        assert trending(catalog, since=since.astimezone(plus_two)) == trending(catalog, since)
+        assert trending(catalog, since=since.replace(tzinfo=None)) == trending(catalog, since)
+        assert trending(catalog, since=since + timedelta(hours=1)) == {"later": 1}
+
+    def test_posts_are_bucketed_by_their_utc_hour_whatever_their_zone(self) -> None:
+        catalog, track = self.fresh_catalog()
+        minus_five = timezone(timedelta(hours=-5))
+        # 04:59 at -05:00 is 09:59 UTC: before a window from 10:00 UTC.
+        catalog.add_post(
+            tagged("a", "x", posted_at=datetime(2024, 3, 2, 4, 59, tzinfo=minus_five)), track()
+        )
+        catalog.add_post(
+            tagged("a", "y", posted_at=datetime(2024, 3, 2, 5, 1, tzinfo=minus_five)), track()
+        )
+        assert trending(catalog, since=datetime(2024, 3, 2, 10, 0, tzinfo=UTC)) == {"y": 1}
+        assert trending(catalog, since=datetime(2024, 3, 2, 9, 0, tzinfo=UTC)) == {"x": 1, "y": 1}
+
+    def test_ties_are_ordered_by_tag_and_limit_cuts_the_ranking(self) -> None:
+        catalog, track = self.fresh_catalog()
+        counts = {"mango": 3, "b_c": 2, "bc": 2, "apple": 2, "zebra": 2, "kiwi": 1, "Äpfel": 2}
+        for tag, count in counts.items():
+            for n in range(count):
+                catalog.add_post(tagged("a", tag, posted_at=NOW - timedelta(hours=n)), track())
+        expected = ["mango", "apple", "b_c", "bc", "zebra", "äpfel", "kiwi"]  # by code point
+        assert list(trending(catalog)) == expected
+        assert list(trending(catalog, limit=3)) == expected[:3]
+        assert list(trending(catalog, limit=1)) == ["mango"]
+        assert list(trending(catalog, limit=100)) == expected
+        assert catalog.trending_hashtags(DAY_AGO, 0) == []
+        assert len(catalog.trending_hashtags(DAY_AGO)) == 7  # the default limit is 10
+
+    def test_the_default_limit_is_ten(self) -> None:
+        catalog, track = self.fresh_catalog()
+        for n in range(12):
+            catalog.add_post(tagged("a", f"tag{n:02}"), track())
+        assert list(trending(catalog)) == [f"tag{n:02}" for n in range(10)]
+        assert len(catalog.popular_users()) == 0
+        for n in range(12):
+            catalog.add_user(user(f"user{n:02}"), track())
+        assert ranked(catalog) == [f"user{n:02}" for n in range(10)]
+
+    # -- popular users -----------------------------------------------------------
+
+    def test_popular_users_rank_by_followers_then_username_key(self) -> None:
+        catalog, track = self.fresh_catalog()
+        followers = {"carol": 3, "Bob": 1, "alice": 1, "Zed": 0, "adam": 0, "a_b": 0, "ab": 0}
+        for name, count in followers.items():
+            catalog.add_user(user(name, followers_count=count), track())
+        # Ties by username_key in code point order: not "Zed" before "adam".
+        expected = ["carol", "alice", "Bob", "a_b", "ab", "adam", "Zed"]
+        assert ranked(catalog) == expected
+        assert ranked(catalog, limit=2) == expected[:2]
+        assert ranked(catalog, limit=100) == expected
+        assert catalog.popular_users(0) == []
+        found = catalog.users(name for name in followers)
+        assert catalog.popular_users(3) == [found["carol"], found["alice"], found["bob"]]
+
+    def test_popular_users_leave_out_the_excluded_case_insensitively(self) -> None:
+        catalog, track = self.fresh_catalog()
+        for name, count in {"carol": 3, "Bob": 2, "alice": 1, "dave": 0, "eve": 0}.items():
+            catalog.add_user(user(name, followers_count=count), track())
+        assert ranked(catalog, exclude=("CAROL", "bob", "nobody")) == ["alice", "dave", "eve"]
+        assert ranked(catalog, limit=2, exclude=("Carol",)) == ["Bob", "alice"]
+        assert ranked(catalog, limit=2, exclude=("carol", "CAROL", "Carol")) == ["Bob", "alice"]
+        assert ranked(catalog, exclude=("alice", "bob", "carol", "dave", "eve")) == []
+        # An iterator of names does as well as a tuple.
+        assert [u.username for u in catalog.popular_users(1, iter(["carol"]))] == ["Bob"]
+        # Excluding many names at once (more than any adapter would bind one by one).
+        many = [f"ghost{n}" for n in range(2_000)] + ["carol"]
+        assert [u.username for u in catalog.popular_users(2, many)] == ["Bob", "alice"]
+
+    def test_follows_and_unfollows_reorder_popular_users(self) -> None:
+        catalog, track = self.fresh_catalog()
+        for name in ("alice", "bob", "carol", "dave"):
+            catalog.add_user(user(name), track())
+        assert ranked(catalog) == ["alice", "bob", "carol", "dave"]
+        catalog.record_follow("alice", "dave", +1, track())
+        catalog.record_follow("bob", "dave", +1, track())
+        catalog.record_follow("alice", "carol", +1, track())
+        assert ranked(catalog) == ["dave", "carol", "alice", "bob"]
+        catalog.record_follow("alice", "dave", -1, track())
+        catalog.record_follow("bob", "dave", -1, track())
+        catalog.record_follow("ghost", "bob", +1, track())  # an unknown follower still counts
+        assert ranked(catalog) == ["bob", "carol", "alice", "dave"]
+        assert ranked(catalog, limit=1, exclude=("BOB",)) == ["carol"]
 
     # -- tracking: exactly once ------------------------------------------------
 
@@ -300,15 +516,18 @@ class CatalogContract:
     ) -> None:
         catalog = self.make_catalog()
         alice, bob = user("alice"), user("bob")
-        hello = post("alice")
+        hello = tagged("alice", "python", "Django")
         catalog.add_user(alice, Tracking(APP, 1))
         catalog.add_user(bob, Tracking(APP, 2))
         catalog.add_post(hello, Tracking(APP, 3))
         before_users = catalog.users(["alice", "bob", "carol"])
         before_posts = catalog.posts([hello.id])
+        before_trending = trending(catalog)
+        before_popular = catalog.popular_users()
+        assert before_trending == {"django": 1, "python": 1}
 
         stale = Tracking(APP, stale_id)
-        new_post = post("bob")
+        new_post = tagged("bob", "python", "rust")
         attempts: dict[str, Callable[[], None]] = {
             "add_user": lambda: catalog.add_user(user("carol"), stale),
             "update_profile": lambda: catalog.update_profile("alice", "X", "Y", stale),
@@ -323,6 +542,8 @@ class CatalogContract:
 
         assert catalog.users(["alice", "bob", "carol"]) == before_users
         assert catalog.posts([hello.id, new_post.id]) == before_posts
+        assert trending(catalog) == before_trending
+        assert catalog.popular_users() == before_popular
         assert catalog.max_tracking_id(APP) == 3
 
         # The catalog is still usable, from the next position on.
@@ -332,7 +553,7 @@ class CatalogContract:
     def test_of_concurrent_writes_at_one_position_exactly_one_wins(self) -> None:
         catalog = self.make_catalog()
         catalog.add_user(user("alice"), Tracking(APP, 1))
-        contenders = [post("alice", f"contender {n}") for n in range(6)]
+        contenders = [tagged("alice", "race", f"tag{n}") for n in range(6)]
         barrier = threading.Barrier(len(contenders))
         outcomes: list[str] = []
 
@@ -354,20 +575,26 @@ class CatalogContract:
         assert sorted(outcomes) == ["rejected"] * (len(contenders) - 1) + ["written"]
         assert len(catalog.posts([c.id for c in contenders])) == 1
         assert catalog.users(["alice"])["alice"].posts_count == 1
+        assert trending(catalog)["race"] == 1
+        assert sum(trending(catalog).values()) == 2
         assert catalog.max_tracking_id(APP) == 2
 
     def test_replaying_events_already_projected_changes_nothing(self) -> None:
         catalog = self.make_catalog()
-        hello = post("alice")
+        hello = tagged("alice", "python")
+        gone = tagged("bob", "python", "rust")
         writes: list[Callable[[Tracking], None]] = [
             lambda t: catalog.add_user(user("alice"), t),
             lambda t: catalog.add_user(user("bob"), t),
             lambda t: catalog.record_follow("bob", "alice", +1, t),
             lambda t: catalog.add_post(hello, t),
+            lambda t: catalog.add_post(gone, t),
+            lambda t: catalog.remove_post(gone.id, t),
         ]
         for position, write in enumerate(writes, start=1):
             write(Tracking(APP, position))
         expected_users = catalog.users(["alice", "bob"])
+        assert trending(catalog) == {"python": 1}
 
         for position, write in enumerate(writes, start=1):  # as after a crash, from the start
             with pytest.raises(IntegrityError):
@@ -375,5 +602,7 @@ class CatalogContract:
 
         assert catalog.users(["alice", "bob"]) == expected_users
         assert expected_users["alice"] == user("alice", followers_count=1, posts_count=1)
+        assert trending(catalog) == {"python": 1}
+        assert ranked(catalog) == ["alice", "bob"]
         assert catalog.posts([hello.id]) == {hello.id: hello}
         assert catalog.max_tracking_id(APP) == len(writes)

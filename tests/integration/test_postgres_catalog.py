@@ -1,5 +1,5 @@
 """The catalog contract, run against the PostgreSQL adapter on the real server,
-plus what only PostgreSQL shows: table naming, query counts, atomicity.
+plus what only PostgreSQL shows: table naming, query counts and plans, atomicity.
 
 Each run works in a schema of its own, dropped at the end, and each test in
 tables of its own prefix, so runs and tests never see each other's rows. The
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -22,7 +23,16 @@ from psycopg import sql
 
 from adapters.postgres.catalog import DEFAULT_TABLE_PREFIX, PostgresCatalog
 from application.catalog import Catalog
-from tests.contract.catalog_contract import APP, CatalogContract, post, user
+from tests.contract.catalog_contract import (
+    APP,
+    DAY_AGO,
+    NOW,
+    CatalogContract,
+    post,
+    tagged,
+    trending,
+    user,
+)
 from tests.services import require_postgres
 
 pytestmark = pytest.mark.postgres
@@ -79,7 +89,12 @@ class TestPostgresCatalog(CatalogContract):
         self.open_catalog(table_prefix=DEFAULT_TABLE_PREFIX)
         tables = self.tables()
         for prefix in (self.prefix, DEFAULT_TABLE_PREFIX):
-            assert {f"{prefix}users", f"{prefix}posts", f"{prefix}tracking"} <= tables
+            assert {
+                f"{prefix}users",
+                f"{prefix}posts",
+                f"{prefix}hashtag_hours",
+                f"{prefix}tracking",
+            } <= tables
 
     def test_the_catalog_persists_across_datastores_and_create_table_is_idempotent(
         self,
@@ -102,6 +117,80 @@ class TestPostgresCatalog(CatalogContract):
         assert len(selects) == 1
         catalog.users([f"user{n}" for n in range(1_500)])
         assert len(selects) == 2
+
+    def test_ranked_reads_take_one_query_each_over_an_index(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        catalog = self.open_catalog()
+        position = iter(range(1, 1_000_000))
+        for n in range(200):  # over eight days, five tags an hour
+            at = NOW - timedelta(hours=n)
+            tags = (f"t{k}" for k in range(5))
+            catalog.add_post(tagged("a", *tags, posted_at=at), Tracking(APP, next(position)))
+        for n in range(50):
+            named = user(f"user{n}", followers_count=n % 7)
+            catalog.add_user(named, Tracking(APP, next(position)))
+
+        trending_plan = self.query_plan(monkeypatch, lambda: catalog.trending_hashtags(DAY_AGO))
+        assert f"{self.prefix}hashtag_hours_pkey" in trending_plan
+        assert "Seq Scan" not in trending_plan
+        popular_plan = self.query_plan(monkeypatch, lambda: catalog.popular_users(5, ["user6"]))
+        assert f"Index Scan using {self.prefix}users_by_followers" in popular_plan
+        assert "Sort" not in popular_plan  # read in index order, stopping at the limit
+
+        assert trending(catalog, limit=2) == {"t0": 25, "t1": 25}
+        assert [u.username for u in catalog.popular_users(3, ["USER6"])] == [
+            "user13",
+            "user20",
+            "user27",
+        ]
+
+    def query_plan(self, monkeypatch: pytest.MonkeyPatch, run: Callable[[], object]) -> str:
+        """The plan of the one SELECT that calling ``run`` executes, with
+        sequential scans priced out, as they would be on a table of any size."""
+        selects: list[tuple[str, Any]] = []
+        execute = psycopg.Cursor.execute
+
+        def recording_execute(
+            cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any
+        ) -> Any:
+            text = _text(query)
+            if text.lstrip().upper().startswith("SELECT"):
+                selects.append((text, args[0] if args else None))
+            return execute(cursor, query, *args, **kw)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(psycopg.Cursor, "execute", recording_execute)
+            run()
+        assert len(selects) == 1
+        statement, params = selects[0]
+        with psycopg.connect(**self.params) as conn:  # type: ignore[arg-type]
+            conn.execute("SET enable_seqscan = off")
+            rows = conn.execute(sql.SQL("EXPLAIN ") + sql.SQL(statement), params).fetchall()
+        return "\n".join(row[0] for row in rows)
+
+    def test_a_post_whose_counters_fail_leaves_neither_post_nor_position(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        catalog = self.open_catalog()
+        catalog.add_user(user("alice"), Tracking(APP, 1))
+        hello = tagged("alice", "python", "rust")
+        execute = psycopg.Cursor.execute
+
+        def failing_execute(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kw: Any) -> Any:
+            if "hashtag_hours" in _text(query) and _text(query).startswith("INSERT"):
+                raise RuntimeError("the server went away")
+            return execute(cursor, query, *args, **kw)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", failing_execute)
+        with pytest.raises(RuntimeError):
+            catalog.add_post(hello, Tracking(APP, 2))
+        monkeypatch.undo()
+
+        assert catalog.max_tracking_id(APP) == 1
+        assert catalog.posts([hello.id]) == {}
+        assert catalog.users(["alice"]) == {"alice": user("alice")}
+        assert trending(catalog) == {}
 
     def test_a_write_failing_midway_leaves_neither_rows_nor_position(
         self, monkeypatch: pytest.MonkeyPatch
