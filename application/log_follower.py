@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from application.projectors import Projector
 
@@ -50,24 +50,35 @@ class LogFollower:
         processed = 0
         with self._lock:
             start = self.position
-            recorder = self.application.recorder
-            mapper = self.application.mapper
-            name = self.application.name
             while True:
-                notifications = recorder.select_notifications(
+                notifications = self.application.recorder.select_notifications(
                     start=start, limit=self.batch_size, stop=stop, inclusive_of_start=False
                 )
                 if not notifications:
                     return processed
                 for notification in notifications:
-                    event = mapper.to_domain_event(notification)
-                    self.projector.process(event, Tracking(name, notification.id))
+                    if not self._project(notification):
+                        start = self.position  # another process got ahead
+                        break
                     start = notification.id
-                processed += len(notifications)
-                if on_batch is not None:
-                    on_batch(len(notifications))
-                if len(notifications) < self.batch_size:
-                    return processed
+                    processed += 1
+                else:
+                    if on_batch is not None:
+                        on_batch(len(notifications))
+                    if len(notifications) < self.batch_size:
+                        return processed
+
+    def _project(self, notification: Notification) -> bool:
+        """Project one event; False when another process sharing this
+        projection (and its position) had already projected it."""
+        event = self.application.mapper.to_domain_event(notification)
+        try:
+            self.projector.process(event, Tracking(self.application.name, notification.id))
+        except IntegrityError:
+            if self.position < notification.id:
+                raise
+            return False
+        return True
 
     def start(self, poll_interval: float = 0.2) -> None:
         """Keep catching up in a daemon thread until :meth:`stop`."""
