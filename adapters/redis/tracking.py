@@ -1,0 +1,47 @@
+"""RedisTrackingRecorder: a projection's position in the event log, kept in Redis.
+
+Kept beside the feeds it describes, so the two are lost together: if Redis
+loses its data, the position goes back to nothing and the feed projector
+rebuilds every feed from event 0 by itself, instead of trusting a position
+kept elsewhere for feeds that no longer exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+
+# Sets the position only if it moves forward; answers 1 when it did.
+_ADVANCE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local proposed = tonumber(ARGV[1])
+if proposed <= current then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+class RedisTrackingRecorder(TrackingRecorder):
+    def __init__(self, client: redis.Redis, namespace: str = "chirp") -> None:
+        self.client = client
+        self.namespace = namespace
+        self._advance: Any = client.register_script(_ADVANCE)
+
+    def _key(self, application_name: str) -> str:
+        return f"{self.namespace}:tracking:{application_name}"
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        moved = self._advance(
+            keys=[self._key(tracking.application_name)], args=[tracking.notification_id]
+        )
+        if not moved:
+            raise IntegrityError(
+                f"position {tracking.notification_id} of {tracking.application_name!r} "
+                "was already passed"
+            )
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        value = self.client.get(self._key(application_name))
+        return None if value is None else int(value)
