@@ -7,7 +7,9 @@ that the in-memory, Redis and GetStream adapters are interchangeable:
   that follow it (one hop) and to its ``to`` targets (and their followers);
 - the same ``foreign_id`` + ``time`` written again replaces, never duplicates,
   and one activity reaching a feed by two paths shows once;
-- removing by ``foreign_id`` on the origin feed removes every copy;
+- removing by ``foreign_id`` on the origin feed removes every copy: a copy
+  made from feed F (F's follower, or a ``to`` target of an activity added to
+  F) lasts while F holds the activity directly or as a ``to`` target;
 - following copies the target's newest activities, unfollowing removes them
   unless history is kept;
 - reads are newest first by ``time`` then ``id``, paged with ``id_lt``.
@@ -137,6 +139,14 @@ def check_copy_limit(activity_copy_limit: int) -> None:
         )
 
 
+def check_page(limit: int, offset: int) -> None:
+    """Paging of ``followers``/``following``."""
+    if limit < 1:
+        raise FeedInputError(f"limit must be at least 1, not {limit}")
+    if offset < 0:
+        raise FeedInputError(f"offset must not be negative, not {offset}")
+
+
 def check_read_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_READ_LIMIT:
         raise FeedInputError(f"limit must be between 1 and {MAX_READ_LIMIT}, not {limit}")
@@ -190,8 +200,8 @@ class FeedProvider(ABC):
 
     @abstractmethod
     def remove_activity(self, feed: FeedId, foreign_id: str) -> None:
-        """Remove the activity with ``foreign_id`` from ``feed`` and every feed
-        it was copied to. Unknown ids are ignored."""
+        """Remove every activity with ``foreign_id`` (any ``time``) from
+        ``feed`` and every copy made from it. Unknown ids are ignored."""
 
     @abstractmethod
     def add_to_many(self, activity: Activity, feeds: Sequence[FeedId]) -> str:
@@ -203,13 +213,13 @@ class FeedProvider(ABC):
         self, source: FeedId, target: FeedId, activity_copy_limit: int = DEFAULT_COPY_LIMIT
     ) -> None:
         """Make ``source`` follow ``target``, copying ``target``'s newest
-        ``activity_copy_limit`` activities into ``source``. Following again is
-        a no-op."""
+        ``activity_copy_limit`` activities written to it directly or as a ``to``
+        target (one hop, as fan-out). Following again is a no-op."""
 
     @abstractmethod
     def unfollow(self, source: FeedId, target: FeedId, keep_history: bool = False) -> None:
         """Stop ``source`` following ``target``; unless ``keep_history``,
-        remove the activities that reached ``source`` only through ``target``.
+        remove what ``source`` holds only by following ``target``.
         Unfollowing a feed not followed is a no-op."""
 
     def follow_many(

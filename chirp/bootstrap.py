@@ -6,6 +6,11 @@
   for a throw-away in-memory store (tests, benchmarks).
 - ``FEED_PROVIDER`` (default ``inmemory``): where feeds live. The in-memory
   provider is rebuilt from the event log when the process starts.
+- ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``CHIRP_REDIS_NAMESPACE``
+  (``chirp``), ``CHIRP_TIMELINE_CAP`` (800): the Redis provider.
+- ``STREAM_API_KEY``, ``STREAM_API_SECRET``, ``STREAM_LOCATION``,
+  ``STREAM_TIMEOUT`` (seconds), ``STREAM_BASE_URL`` and ``STREAM_FEED_GROUPS``
+  (``user=..,timeline=..,mentions=..,hashtag=..,notifications=..``): GetStream.
 - ``CHIRP_POSTGRES_SCHEMA`` (default ``public``): the schema of Chirp's tables.
 - ``CHIRP_FOLLOW_COPY_LIMIT`` (default 100): posts copied into a timeline on follow.
 """
@@ -16,6 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import TrackingRecorder
@@ -30,7 +36,9 @@ from application.projectors import FeedProjector
 from application.service import Chirp
 
 MEMORY = "memory:"
-FEED_PROVIDERS = ("inmemory",)
+FEED_PROVIDERS = ("inmemory", "redis", "getstream")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_TIMELINE_CAP = 800
 
 
 class ConfigurationError(ValueError):
@@ -65,6 +73,30 @@ class PostgresParams:
         )
 
 
+N = TypeVar("N", int, float)
+
+
+def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    text = environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} {text!r} is not a number") from None
+
+
+def _mapping(environ: Mapping[str, str], name: str) -> dict[str, str]:
+    """``a=b,c=d`` as a dict."""
+    result: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in environ.get(name, "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigurationError(f"{name} must look like user=user,timeline=timeline")
+        result[key.strip()] = value.strip()
+    return result
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
@@ -72,6 +104,15 @@ class Settings:
     postgres_schema: str = ""
     feed_provider: str = "inmemory"
     follow_copy_limit: int = DEFAULT_COPY_LIMIT
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_namespace: str = "chirp"
+    timeline_cap: int = DEFAULT_TIMELINE_CAP
+    stream_api_key: str = ""
+    stream_api_secret: str = ""
+    stream_location: str = ""
+    stream_timeout: float = 6.0
+    stream_base_url: str = ""
+    stream_feed_groups: Mapping[str, str] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,22 +126,32 @@ class Settings:
             )
         if self.database_url and self.database_url != MEMORY:
             PostgresParams.from_url(self.database_url)
+        if self.timeline_cap < 1:
+            raise ConfigurationError("CHIRP_TIMELINE_CAP must be at least 1")
+        if self.feed_provider == "getstream" and not (
+            self.stream_api_key and self.stream_api_secret
+        ):
+            raise ConfigurationError(
+                "FEED_PROVIDER=getstream needs STREAM_API_KEY and STREAM_API_SECRET"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        copy_limit_text = environ.get("CHIRP_FOLLOW_COPY_LIMIT", str(DEFAULT_COPY_LIMIT))
-        try:
-            copy_limit = int(copy_limit_text)
-        except ValueError:
-            raise ConfigurationError(
-                f"CHIRP_FOLLOW_COPY_LIMIT {copy_limit_text!r} is not a whole number"
-            ) from None
         return cls(
             data_dir=Path(environ.get("CHIRP_DATA_DIR", "data")),
             database_url=environ.get("DATABASE_URL", ""),
             postgres_schema=environ.get("CHIRP_POSTGRES_SCHEMA", ""),
             feed_provider=environ.get("FEED_PROVIDER", "inmemory"),
-            follow_copy_limit=copy_limit,
+            follow_copy_limit=_number(environ, "CHIRP_FOLLOW_COPY_LIMIT", DEFAULT_COPY_LIMIT, int),
+            redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+            redis_namespace=environ.get("CHIRP_REDIS_NAMESPACE", "chirp"),
+            timeline_cap=_number(environ, "CHIRP_TIMELINE_CAP", DEFAULT_TIMELINE_CAP, int),
+            stream_api_key=environ.get("STREAM_API_KEY", ""),
+            stream_api_secret=environ.get("STREAM_API_SECRET", ""),
+            stream_location=environ.get("STREAM_LOCATION", ""),
+            stream_timeout=_number(environ, "STREAM_TIMEOUT", 6.0, float),
+            stream_base_url=environ.get("STREAM_BASE_URL", ""),
+            stream_feed_groups=_mapping(environ, "STREAM_FEED_GROUPS"),
         )
 
     @property
@@ -169,9 +220,66 @@ def build_catalog(settings: Settings) -> Catalog:
 
 
 def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecorder]:
-    """The feed provider and where its projector records its position. An
-    in-memory provider forgets everything on exit, so its position does too."""
+    """The feed provider and where its projector records its position.
+
+    The position lives with the feeds when it can: an in-memory provider
+    forgets both on exit; Redis keeps both (and loses both together). GetStream
+    cannot hold it, so it goes beside the event store."""
+    if settings.feed_provider == "redis":
+        import redis
+
+        from adapters.redis.feeds import RedisFeedProvider
+        from adapters.redis.tracking import RedisTrackingRecorder
+
+        client = redis.Redis.from_url(settings.redis_url)
+        provider = RedisFeedProvider(
+            client, settings.redis_namespace, timeline_cap=settings.timeline_cap
+        )
+        return provider, RedisTrackingRecorder(client, settings.redis_namespace)
+    if settings.feed_provider == "getstream":
+        from adapters.getstream.feeds import GetStreamFeedProvider
+
+        stream_provider = GetStreamFeedProvider.from_settings(
+            settings.stream_api_key,
+            settings.stream_api_secret,
+            location=settings.stream_location or None,
+            timeout=settings.stream_timeout,
+            base_url=settings.stream_base_url or None,
+            feed_groups=settings.stream_feed_groups or None,
+        )
+        return stream_provider, durable_tracking(settings, "feeds")
     return InMemoryFeedProvider(), POPOTrackingRecorder()
+
+
+def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
+    """A position recorder beside the event store, one per projection."""
+    if settings.in_memory:
+        return POPOTrackingRecorder()
+    if settings.uses_postgres:
+        from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+
+        params = PostgresParams.from_url(settings.database_url)
+        datastore = PostgresDatastore(
+            params.dbname,
+            params.host,
+            params.port,
+            params.user,
+            params.password,
+            schema=settings.postgres_schema,
+        )
+        postgres_recorder = PostgresTrackingRecorder(
+            datastore, tracking_table_name=f"chirp_{projection}_tracking"
+        )
+        postgres_recorder.create_table()
+        return postgres_recorder
+    from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # eventsourcing's SQLite tracking table has a fixed name: a file of its own.
+    datastore_file = str(settings.data_dir / f"{projection}-tracking.sqlite")
+    sqlite_recorder = SQLiteTrackingRecorder(SQLiteDatastore(datastore_file))
+    sqlite_recorder.create_table()
+    return sqlite_recorder
 
 
 def build_chirp(settings: Settings | None = None, project_synchronously: bool = True) -> Chirp:

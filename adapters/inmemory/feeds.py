@@ -44,6 +44,7 @@ from application.feeds import (
     activity_id,
     activity_sort_key,
     check_copy_limit,
+    check_page,
     check_read_limit,
 )
 
@@ -84,13 +85,6 @@ class _Record:
 
 def _is_own(paths: set[Path]) -> bool:
     return any(path.kind is not PathKind.FOLLOW for path in paths)
-
-
-def _check_page(limit: int, offset: int) -> None:
-    if limit < 1:
-        raise FeedInputError(f"limit must be at least 1, not {limit}")
-    if offset < 0:
-        raise FeedInputError(f"offset must not be negative, not {offset}")
 
 
 class InMemoryFeedProvider(FeedProvider):
@@ -148,7 +142,7 @@ class InMemoryFeedProvider(FeedProvider):
         self, source: FeedId, target: FeedId, activity_copy_limit: int = DEFAULT_COPY_LIMIT
     ) -> None:
         check_copy_limit(activity_copy_limit)
-        Follow(source, target)
+        Follow(source, target)  # raises FeedInputError for a self-follow
         with self._lock:
             self._follow(source, target, activity_copy_limit)
 
@@ -190,13 +184,13 @@ class InMemoryFeedProvider(FeedProvider):
             return [self._stored(key[1], held[key[1]]) for key in islice(newest_first, limit)]
 
     def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
-        _check_page(limit, offset)
+        check_page(limit, offset)
         with self._lock:
             edges = self._followers.get(feed, {})
             return list(islice(reversed(edges), offset, offset + limit))
 
     def following(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
-        _check_page(limit, offset)
+        check_page(limit, offset)
         with self._lock:
             edges = self._following.get(feed, {})
             return list(islice(reversed(edges), offset, offset + limit))
