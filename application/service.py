@@ -9,16 +9,19 @@ events written by other processes sharing the event store.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from uuid import UUID
 
 from application.catalog import Catalog
 from application.commands import ChirpApplication
-from application.feeds import FeedProvider
+from application.feeds import FeedProvider, FeedUnavailableError
 from application.log_follower import LogFollower
 from application.projectors import CatalogProjector, FeedProjector
 from application.queries import FeedQueries
 from domain.user import User
+
+logger = logging.getLogger(__name__)
 
 
 class Chirp:
@@ -56,8 +59,15 @@ class Chirp:
         self.catalog.close()
 
     def _after_command(self) -> None:
+        """Project the command's events now. The command itself has already
+        succeeded: if the feed service is unreachable, the background follower
+        (or the next command) projects them once it is back."""
         if self.project_synchronously:
-            self.sync()
+            self.catalog_follower.catch_up()
+            try:
+                self.feed_follower.catch_up()
+            except FeedUnavailableError:
+                logger.warning("feeds unavailable; the command's events will be projected later")
 
     # -- commands ------------------------------------------------------------
 

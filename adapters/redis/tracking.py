@@ -13,6 +13,8 @@ from typing import Any
 import redis
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 
+from application.feeds import FeedUnavailableError
+
 # Sets the position only if it moves forward; answers 1 when it did.
 _ADVANCE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -33,9 +35,12 @@ class RedisTrackingRecorder(TrackingRecorder):
         return f"{self.namespace}:tracking:{application_name}"
 
     def insert_tracking(self, tracking: Tracking) -> None:
-        moved = self._advance(
-            keys=[self._key(tracking.application_name)], args=[tracking.notification_id]
-        )
+        try:
+            moved = self._advance(
+                keys=[self._key(tracking.application_name)], args=[tracking.notification_id]
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise FeedUnavailableError(f"Redis is unavailable: {error}") from error
         if not moved:
             raise IntegrityError(
                 f"position {tracking.notification_id} of {tracking.application_name!r} "
@@ -43,5 +48,8 @@ class RedisTrackingRecorder(TrackingRecorder):
             )
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        value = self.client.get(self._key(application_name))
+        try:
+            value = self.client.get(self._key(application_name))
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise FeedUnavailableError(f"Redis is unavailable: {error}") from error
         return None if value is None else int(value)

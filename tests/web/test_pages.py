@@ -6,9 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from application.feeds import FeedUnavailableError
 from application.service import Chirp
 from domain.text import weighted_length
 
@@ -235,3 +237,17 @@ def test_relative_time_with_exact_time_on_hover(
     assert 'datetime="2025-01-01T12:30:05+00:00"' in page
     assert 'title="1 Jan 2025, 12:30:05 UTC"' in page
     assert " ago</time>" in page
+
+
+def test_feeds_unavailable_is_a_503_page(
+    logged_in: Callable[[str], Client], chirp: Chirp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = logged_in("alice")
+
+    def unavailable(*args: object, **kwargs: object) -> object:
+        raise FeedUnavailableError("Redis is unavailable")
+
+    monkeypatch.setattr(chirp.provider, "read", unavailable)
+    response = client.get("/")
+    assert response.status_code == 503
+    assert "Your posts are safe" in html(response)
