@@ -1,0 +1,1395 @@
+r"""A ``FeedProvider`` on Redis (redis-py): GetStream's feed model with capped timelines.
+
+Semantics are those of the in-memory reference adapter (``adapters/inmemory``):
+an entry (a feed holding an activity) has *paths* (``direct``, ``to`` from F,
+``follow`` from F); a feed *owns* what it holds directly or as a ``to``
+target, only owned activities fan out and are copied on follow, a copy from F
+lives while F owns the activity, unfollowing drops only ``follow`` paths.
+
+How it is stored
+----------------
+An activity's data is stored once, in a hash. Paths are not stored per entry:
+
+- what a feed *owns* is a sorted set (uncapped; for a user feed this is its
+  posts, for a timeline only its mentions and direct writes) plus, per owned
+  activity, a short string: the direct flag, the ``to`` sources, the ``to``
+  targets it sent the activity to, the logical time it started owning it
+  (``since``) and the times it fanned it out (``fans``);
+- what a feed holds by following is *derived*: each follow edge keeps, on the
+  followed feed's side, its windows ``[start, stop]`` of logical time plus
+  the copy boundary taken at follow time (the newest ``activity_copy_limit``
+  activities owned then). Feed T holds activity A from F when F owns A and
+  either A was owned before a window opened and lies above its copy boundary,
+  or F fanned A out during a window, and no ``remove_activity`` on T came
+  after that delivery (an *exclusion*, stored with F). An unfollow closes the
+  window (``keep_history``) or deletes all of them;
+- every feed keeps its own logical clock (``HINCRBY``), and every comparison
+  above is between times of the same feed, so all of it sits in one slot.
+
+A feed of a *capped* group (``timeline`` by default) also keeps a *window
+cache*: the sorted set ``tl`` of the ids of its newest entries, at most
+``timeline_cap`` of them, and a *horizon* score: every entry it holds with a
+score above the horizon is in ``tl``, nothing at or below it is. Fan-out
+writes ``tl`` (and trims it, raising the horizon); a read serves the page from
+``tl`` and, when it goes past the horizon, merges the older page from the
+feed's own set and, per followed feed, the activities delivered to it (one
+script per followed feed, in one pipeline). Removals drop the entry from
+``tl`` when they can tell locally that no other path holds it; when another
+followed feed owns it too and might deliver it, the cache is truncated at
+that entry (the horizon rises to it) so the merge decides. Uncapped feeds
+have no cache: a feed that follows nothing (user, hashtag, mentions) is read
+straight from its own set; one that follows feeds is merged on every read.
+
+Key schema (``P`` = namespace; ``{...}`` is the Redis Cluster hash tag)
+------------------------------------------------------------------------
+Per feed F = ``group:id``, all in F's slot (tag ``{group:id}``):
+
+====================  ======  ===================================================
+``P:{F}:own``         zset    activities F owns; member = 16 raw UUID bytes,
+                              score = time in microseconds since 1970
+``P:{F}:om``          hash    member -> ``direct|since|fans|to-sources|to-targets``
+``P:{F}:st``          hash    ``c`` clock, ``h`` horizon, ``e`` clock of the last
+                              window change, ``m`` highest split (see ``late``)
+``P:{F}:tl``          zset    the window cache (capped groups only)
+``P:{F}:flw``         zset    followers, score = F's clock at follow
+``P:{F}:fng``         zset    feeds F follows, score = F's clock at follow
+``P:{F}:src``         set     feeds F has follow windows from (followed now, or
+                              unfollowed keeping history)
+``P:{F}:win``         hash    follower -> its windows on F:
+                              ``start,stop,copy-score,copy-member-hex,split;...``
+``P:{F}:exc``         hash    member -> ``follower=clock,...``: removals by the
+                              follower after which earlier deliveries don't count
+``P:{F}:late``        zset    owned activities fanned out below some window's
+                              split (back-dated or replayed), so a merge can
+                              skip F's undelivered history
+====================  ======  ===================================================
+
+Per activity (tag ``{<32 hex digits>}``): ``P:a:{hex}`` hash with ``a`` actor,
+``v`` verb, ``b`` object, ``f`` foreign id, ``t`` ISO time, ``x:<name>`` extra
+fields and ``o:<feed>`` for each feed that owns it (a superset is harmless:
+it only makes removals more cautious). Per foreign id: ``P:f:{sha1}`` set of
+the hex ids with that foreign id.
+
+Every script touches the keys of one feed or one activity only, so each runs
+in one slot. A fan-out touches one timeline per follower, in as many slots:
+it is a pipeline of one small script per follower timeline, sent in one round
+trip (redis-py's cluster pipeline splits it per node). One script over all
+the timelines would need them co-located by tag, which would pin a user's
+followers to a single shard. Scripts are loaded once and run with
+``EVALSHA`` in the pipelines (redis-py's ``Script`` objects would add a
+``SCRIPT EXISTS`` round trip to each pipeline); ``NOSCRIPT`` reloads them.
+
+Round trips (measured): ``add_activity`` 2 whatever the number of followers
+(record, ownership and fan-out scripts; then the capped followers' caches),
+``add_to_many`` 1, ``follow`` / ``follow_many`` 1 (+1 to copy into capped
+followers), ``unfollow`` 1 (+1 to 3 to clean a capped follower's cache),
+``remove_activity`` 3, +1 per level of ``to`` hand-offs, ``read`` 2 from a
+cache or an unfollowing feed, 3 past the horizon, +1 when a cached activity
+is owned by several feeds and its ``origin`` must be asked of them. Batches
+are cut every ``pipeline_chunk`` commands (one round trip each).
+
+Memory: a cache entry is 16 bytes of member plus an integer score; with the
+listpack encoding that is about 31 bytes per entry for an 800-entry timeline
+(``MEMORY USAGE``). Redis uses listpack only up to ``zset-max-listpack-entries``
+entries (128 by default): with ``configure_listpack=True`` the adapter raises
+it to ``timeline_cap`` with ``CONFIG SET`` (server-wide, not persisted; put it
+in redis.conf for production). Where ``CONFIG`` is refused (managed Redis) it
+warns and ``listpack_configured`` is False: it still works, at ~4x the memory
+(skiplist: 126 bytes per entry, measured).
+
+Consistency: each script is atomic; a call is a few rounds of scripts across
+slots, ordered so that a fan-out racing a follow or an unfollow of the same
+edge still ends as one order or the other would (the follower's side is
+written first, and a cache write checks the follow is still there). Two calls
+racing on the same activity (re-adding it while removing it) may not; the
+projector applies events one at a time, so it never does that. Scores are
+exact integers for times from 1685 to 2255; other times are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import redis
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from application.feeds import (
+    DEFAULT_COPY_LIMIT,
+    DEFAULT_READ_LIMIT,
+    MAX_ADD_TO_MANY,
+    Activity,
+    FeedId,
+    FeedInputError,
+    FeedProvider,
+    FeedProviderError,
+    FeedUnavailableError,
+    Follow,
+    StoredActivity,
+    activity_id,
+    activity_sort_key,
+    check_copy_limit,
+    check_page,
+    check_read_limit,
+)
+
+NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]+$")
+DEFAULT_TIMELINE_CAP = 800
+DEFAULT_PIPELINE_CHUNK = 5000
+
+_UNIX_EPOCH = datetime(1970, 1, 1)
+# UUID timestamps count 100 ns from 1582-10-15; scores count microseconds from 1970.
+_UUID_TO_UNIX_US = (_UNIX_EPOCH - datetime(1582, 10, 15)) // timedelta(microseconds=1)
+_MAX_SCORE = 2**53  # doubles hold every integer up to here exactly
+_TOP = b"\xff" * 17  # sorts after every 16-byte member
+
+# (score, member): an activity's place in every feed.
+Key = tuple[int, bytes]
+
+
+# -- Lua ------------------------------------------------------------------------
+
+_PRELUDE = r"""
+local INF = math.huge
+local TOP = string.rep('\255', 17)
+
+local function split(s, sep)
+  local out = {}
+  if not s or s == '' then return out end
+  local start = 1
+  while true do
+    local i = string.find(s, sep, start, true)
+    if not i then
+      out[#out + 1] = string.sub(s, start)
+      return out
+    end
+    out[#out + 1] = string.sub(s, start, i - 1)
+    start = i + 1
+  end
+end
+
+-- Byte order, as Redis orders members of equal score (no locale involved).
+local function bytes_lt(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+local function key_lt(s1, m1, s2, m2)
+  if s1 ~= s2 then return s1 < s2 end
+  return bytes_lt(m1, m2)
+end
+
+local function contains(list, x)
+  for _, v in ipairs(list) do
+    if v == x then return true end
+  end
+  return false
+end
+
+local function hex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+local function unhex(h)
+  return (string.gsub(h, '..', function(x) return string.char(tonumber(x, 16)) end))
+end
+
+local function fmt(n) return string.format('%d', n) end
+
+-- Own-entry metadata: direct|since|fan,fan|to-source,...|to-target,...
+local function meta_get(om, m)
+  local raw = redis.call('HGET', om, m)
+  if not raw then return nil end
+  local p = split(raw, '|')
+  local fans = {}
+  for _, f in ipairs(split(p[3], ',')) do fans[#fans + 1] = tonumber(f) end
+  return {d = p[1] == '1', since = tonumber(p[2]), fans = fans,
+          tosrc = split(p[4], ','), tos = split(p[5], ',')}
+end
+
+local function meta_put(om, m, meta)
+  local fans = {}
+  for i, f in ipairs(meta.fans) do fans[i] = fmt(f) end
+  redis.call('HSET', om, m, table.concat({meta.d and '1' or '0', fmt(meta.since),
+    table.concat(fans, ','), table.concat(meta.tosrc, ','), table.concat(meta.tos, ',')}, '|'))
+end
+
+local function drop_own(own, om, late, exc, m)
+  redis.call('ZREM', own, m)
+  redis.call('HDEL', om, m)
+  redis.call('ZREM', late, m)
+  redis.call('HDEL', exc, m)
+end
+
+-- A follower's windows: start,stop,copy-score,copy-member-hex,split;...
+-- stop '' = still following; copy-score '+' copies nothing, '-' everything.
+local function parse_windows(raw)
+  local ws = {}
+  for _, w in ipairs(split(raw, ';')) do
+    local p = split(w, ',')
+    local cs = INF
+    if p[3] == '-' then cs = -INF elseif p[3] ~= '+' then cs = tonumber(p[3]) end
+    ws[#ws + 1] = {start = tonumber(p[1]), stop = p[2] ~= '' and tonumber(p[2]) or nil,
+                   cs = cs, cm = unhex(p[4]),
+                   split = p[5] == '-' and -INF or tonumber(p[5]), split_s = p[5]}
+  end
+  return ws
+end
+
+-- The clock of the latest delivery of an owned entry through the windows, or nil.
+local function delivery(meta, s, m, ws)
+  local best = nil
+  for _, w in ipairs(ws) do
+    if meta.since < w.start and not key_lt(s, m, w.cs, w.cm) then
+      if not best or w.start > best then best = w.start end
+    end
+    for _, f in ipairs(meta.fans) do
+      if f >= w.start and (not w.stop or f <= w.stop) and (not best or f > best) then
+        best = f
+      end
+    end
+  end
+  return best
+end
+
+local function excluded_at(exc, m, t)
+  local raw = redis.call('HGET', exc, m)
+  if not raw then return nil end
+  for _, item in ipairs(split(raw, ',')) do
+    local eq = string.find(item, '=', 1, true)
+    if string.sub(item, 1, eq - 1) == t then return tonumber(string.sub(item, eq + 1)) end
+  end
+  return nil
+end
+
+local function delivered(om, exc, m, s, ws, t)
+  local meta = meta_get(om, m)
+  if not meta then return false end
+  local d = delivery(meta, s, m, ws)
+  if not d then return false end
+  local x = excluded_at(exc, m, t)
+  return not x or d > x
+end
+
+-- Window cache: every held entry scoring above the horizon h is in tl.
+local function raise_horizon(st, tl, s_str)
+  local h = redis.call('HGET', st, 'h')
+  if not h or tonumber(s_str) > tonumber(h) then redis.call('HSET', st, 'h', s_str) end
+  redis.call('ZREMRANGEBYSCORE', tl, '-inf', s_str)
+end
+
+local function cache_add(st, tl, m, s_str, cap)
+  local s = tonumber(s_str)
+  local h = redis.call('HGET', st, 'h')
+  if h and s <= tonumber(h) then return end
+  if redis.call('ZSCORE', tl, m) then return end
+  if redis.call('ZCARD', tl) >= cap then
+    local low = redis.call('ZRANGE', tl, 0, 0, 'WITHSCORES')
+    local ls = tonumber(low[2])
+    if s < ls then
+      raise_horizon(st, tl, s_str)
+      return
+    end
+    -- Evict the lowest score level first, so the set never outgrows the cap
+    -- (and listpack); a new entry on that same level goes with it.
+    raise_horizon(st, tl, low[2])
+    if s <= ls then return end
+  end
+  redis.call('ZADD', tl, s_str, m)
+end
+
+-- Entries of zset key below (us, um) (no bound if us_str is nil) and above
+-- lo_str (exclusive; none if nil): newest first, at most n, flat m, s, ...
+local function range_below(key, us_str, um, lo_str, n)
+  local out = {}
+  if n <= 0 then return out end
+  local us = us_str and tonumber(us_str)
+  local max = us_str or '+inf'
+  local min = lo_str and ('(' .. lo_str) or '-inf'
+  local off, batch = 0, n + 4
+  while true do
+    local got = redis.call('ZREVRANGEBYSCORE', key, max, min, 'WITHSCORES', 'LIMIT', off, batch)
+    for i = 1, #got, 2 do
+      if not us or key_lt(tonumber(got[i + 1]), got[i], us, um) then
+        out[#out + 1] = got[i]
+        out[#out + 1] = got[i + 1]
+        if #out >= 2 * n then return out end
+      end
+    end
+    if #got < 2 * batch then return out end
+    off = off + batch
+  end
+end
+"""
+
+# KEYS[1] record. ARGV: n, n data field/value pairs, owner fields.
+_STORE = r"""
+local rec = KEYS[1]
+local n = tonumber(ARGV[1])
+local keep = {}
+for i = 2, 2 * n, 2 do keep[ARGV[i]] = true end
+for _, f in ipairs(redis.call('HKEYS', rec)) do
+  if string.sub(f, 1, 2) ~= 'o:' and not keep[f] then redis.call('HDEL', rec, f) end
+end
+local args = {}
+for i = 2, 2 * n + 1 do args[#args + 1] = ARGV[i] end
+redis.call('HSET', rec, unpack(args))
+args = {}
+for i = 2 * n + 2, #ARGV do
+  args[#args + 1] = ARGV[i]
+  args[#args + 1] = '1'
+  if #args >= 1000 then
+    redis.call('HSET', rec, unpack(args))
+    args = {}
+  end
+end
+if #args > 0 then redis.call('HSET', rec, unpack(args)) end
+return 1
+"""
+
+# KEYS own om st flw late tl. ARGV m score kind('d'|'t') to-source fan('1'|'0') cap to-targets...
+# Returns the followers to fan out to (empty without fan-out).
+_OWN_ADD = r"""
+local own, om, st, flw, late, tl = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local m, s_str, kind, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local fan, cap = ARGV[5] == '1', tonumber(ARGV[6])
+local c = redis.call('HINCRBY', st, 'c', 1)
+local meta = meta_get(om, m)
+if not meta then
+  meta = {d = false, since = c, fans = {}, tosrc = {}, tos = {}}
+  redis.call('ZADD', own, s_str, m)
+  if cap > 0 then cache_add(st, tl, m, s_str, cap) end
+end
+if kind == 'd' then
+  meta.d = true
+elseif not contains(meta.tosrc, src) then
+  meta.tosrc[#meta.tosrc + 1] = src
+end
+for i = 7, #ARGV do
+  if not contains(meta.tos, ARGV[i]) then meta.tos[#meta.tos + 1] = ARGV[i] end
+end
+if not fan then
+  meta_put(om, m, meta)
+  return {}
+end
+-- Two fan-outs with no window opening or closing between them are
+-- indistinguishable to every delivery test: keep only the later one.
+local e = tonumber(redis.call('HGET', st, 'e') or '0')
+local n = #meta.fans
+if n > 0 and meta.fans[n] > e then meta.fans[n] = c else meta.fans[n + 1] = c end
+local mcm = redis.call('HGET', st, 'm')
+if mcm and tonumber(s_str) < tonumber(mcm) then redis.call('ZADD', late, s_str, m) end
+meta_put(om, m, meta)
+return redis.call('ZRANGE', flw, 0, -1)
+"""
+
+# KEYS fng st tl. ARGV cap nsources sources... then member, score pairs.
+# Adds to the cache if the feed still follows one of the sources (none: own).
+_CACHE_ADD = r"""
+local fng, st, tl = KEYS[1], KEYS[2], KEYS[3]
+local cap, nsrc = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ok = nsrc == 0
+for i = 3, 2 + nsrc do
+  if redis.call('ZSCORE', fng, ARGV[i]) then
+    ok = true
+    break
+  end
+end
+if not ok then return 0 end
+for i = 3 + nsrc, #ARGV, 2 do cache_add(st, tl, ARGV[i], ARGV[i + 1], cap) end
+return 1
+"""
+
+# KEYS own st tl src. ARGV member, score, other owners joined by \n; ...
+# The entry lost a path: drop it from the cache unless it is owned here, or
+# another owner is a feed this one has windows from (then truncate: unsure).
+_CACHE_DROP = r"""
+local own, st, tl, src = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+for i = 1, #ARGV, 3 do
+  local m, s_str = ARGV[i], ARGV[i + 1]
+  if redis.call('ZSCORE', tl, m) and not redis.call('ZSCORE', own, m) then
+    local unsure = false
+    for _, o in ipairs(split(ARGV[i + 2], '\n')) do
+      if redis.call('SISMEMBER', src, o) == 1 then
+        unsure = true
+        break
+      end
+    end
+    if unsure then raise_horizon(st, tl, s_str) else redis.call('ZREM', tl, m) end
+  end
+end
+return 1
+"""
+
+# KEYS own om tl win late exc. ARGV members... (remove_activity on this feed)
+# Returns {member, to-targets, ... of owned entries dropped}, {window holders}.
+_OWN_REMOVE = r"""
+local own, om, tl, win, late, exc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local lost = {}
+for i = 1, #ARGV do
+  local m = ARGV[i]
+  redis.call('ZREM', tl, m)
+  local meta = meta_get(om, m)
+  if meta then
+    drop_own(own, om, late, exc, m)
+    lost[#lost + 1] = m
+    lost[#lost + 1] = table.concat(meta.tos, ',')
+  end
+end
+local holders = {}
+if #lost > 0 then holders = redis.call('HKEYS', win) end
+return {lost, holders}
+"""
+
+# KEYS own om win late exc. ARGV member source: the to path from source goes.
+# Returns {1, to-targets, holders} if this feed no longer owns it, else {0}.
+_DROP_TO = r"""
+local own, om, win, late, exc = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local m, src = ARGV[1], ARGV[2]
+local meta = meta_get(om, m)
+if not meta then return {0} end
+local kept = {}
+for _, v in ipairs(meta.tosrc) do
+  if v ~= src then kept[#kept + 1] = v end
+end
+meta.tosrc = kept
+if meta.d or #kept > 0 then
+  meta_put(om, m, meta)
+  return {0}
+end
+drop_own(own, om, late, exc, m)
+return {1, table.concat(meta.tos, ','), redis.call('HKEYS', win)}
+"""
+
+# KEYS own win exc st. ARGV follower members...: the follower removed them.
+_EXCLUDE = r"""
+local own, win, exc, st = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local t = ARGV[1]
+if redis.call('HEXISTS', win, t) == 0 then return 0 end
+local c = fmt(redis.call('HINCRBY', st, 'c', 1))
+for i = 2, #ARGV do
+  local m = ARGV[i]
+  if redis.call('ZSCORE', own, m) then
+    local items = {}
+    for _, item in ipairs(split(redis.call('HGET', exc, m), ',')) do
+      if string.sub(item, 1, #t + 1) ~= t .. '=' then items[#items + 1] = item end
+    end
+    items[#items + 1] = t .. '=' .. c
+    redis.call('HSET', exc, m, table.concat(items, ','))
+  end
+end
+return 1
+"""
+
+# KEYS fng src st. ARGV target. The follower's side of follow.
+_FOLLOW_T = r"""
+local fng, src, st = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('ZSCORE', fng, ARGV[1]) then return 0 end
+local c = redis.call('HINCRBY', st, 'c', 1)
+redis.call('ZADD', fng, c, ARGV[1])
+redis.call('SADD', src, ARGV[1])
+return 1
+"""
+
+# KEYS flw own st win. ARGV follower limit want-copies. The followed side:
+# opens a window; returns nil if already followed, else the copies wanted.
+_FOLLOW_S = r"""
+local flw, own, st, win = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local t, limit, want = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+if redis.call('ZSCORE', flw, t) then return false end
+local c = redis.call('HINCRBY', st, 'c', 1)
+redis.call('ZADD', flw, c, t)
+local cs, cm, split_s = '+', '', '-'
+if limit == 0 then
+  local top = redis.call('ZRANGE', own, -1, -1, 'WITHSCORES')
+  if #top > 0 then split_s = top[2] end
+else
+  local nth = redis.call('ZREVRANGE', own, limit - 1, limit - 1, 'WITHSCORES')
+  if #nth == 0 then
+    cs = '-'
+  else
+    cs, cm, split_s = nth[2], hex(nth[1]), nth[2]
+  end
+end
+local w = table.concat({fmt(c), '', cs, cm, split_s}, ',')
+local old = redis.call('HGET', win, t)
+if old and old ~= '' then w = old .. ';' .. w end
+redis.call('HSET', win, t, w)
+redis.call('HSET', st, 'e', c)
+if split_s ~= '-' then
+  local mcm = redis.call('HGET', st, 'm')
+  if not mcm or tonumber(split_s) > tonumber(mcm) then redis.call('HSET', st, 'm', split_s) end
+end
+if want and limit > 0 then return redis.call('ZREVRANGE', own, 0, limit - 1, 'WITHSCORES') end
+return {}
+"""
+
+# KEYS fng src tl. ARGV target keep capped. Returns nil if not following,
+# else the cached entries (to clean) when dropping history from a cache.
+_UNFOLLOW_T = r"""
+local fng, src, tl = KEYS[1], KEYS[2], KEYS[3]
+local s, keep, capped = ARGV[1], ARGV[2] == '1', ARGV[3] == '1'
+if not redis.call('ZSCORE', fng, s) then return false end
+redis.call('ZREM', fng, s)
+if keep then return {} end
+redis.call('SREM', src, s)
+if capped then return redis.call('ZRANGE', tl, 0, -1, 'WITHSCORES') end
+return {}
+"""
+
+# KEYS flw st win. ARGV follower keep.
+_UNFOLLOW_S = r"""
+local flw, st, win = KEYS[1], KEYS[2], KEYS[3]
+local t, keep = ARGV[1], ARGV[2] == '1'
+if not redis.call('ZSCORE', flw, t) then return 0 end
+redis.call('ZREM', flw, t)
+local c = fmt(redis.call('HINCRBY', st, 'c', 1))
+redis.call('HSET', st, 'e', c)
+if not keep then
+  redis.call('HDEL', win, t)
+  return 1
+end
+local ws = split(redis.call('HGET', win, t), ';')
+for i, w in ipairs(ws) do
+  local p = split(w, ',')
+  if p[2] == '' then
+    p[2] = c
+    ws[i] = table.concat(p, ',')
+  end
+end
+redis.call('HSET', win, t, table.concat(ws, ';'))
+return 1
+"""
+
+# KEYS own om st tl src. ARGV cap limit has-bound bound-score bound-member.
+# Returns {cache entries, own entries past the horizon, their metadata (two
+# lists), the feeds to merge from (if a merge is needed), horizon or ''}.
+_READ = r"""
+local own, om, st, tl, src = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cap, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local us_str, um = nil, nil
+if ARGV[3] == '1' then us_str, um = ARGV[4], ARGV[5] end
+local cached, h = {}, nil
+if cap > 0 then
+  h = redis.call('HGET', st, 'h')
+  cached = range_below(tl, us_str, um, h, limit)
+end
+local owned, srcs = {}, {}
+local need = limit - #cached / 2
+if need > 0 and (cap == 0 or h) then
+  local bs, bm = us_str, um
+  if h and (not us_str or tonumber(h) < tonumber(us_str)) then bs, bm = h, TOP end
+  owned = range_below(own, bs, bm, nil, need)
+  srcs = redis.call('SMEMBERS', src)
+end
+local function metas(list)
+  local out = {}
+  for i = 1, #list, 2 do out[#out + 1] = redis.call('HGET', om, list[i]) or '' end
+  return out
+end
+return {cached, owned, metas(cached), metas(owned), srcs, h or ''}
+"""
+
+# KEYS own om win exc late. ARGV follower k has-bound bound-score bound-member.
+# The follower's k newest entries below the bound delivered from this feed.
+_CANDIDATES = r"""
+local own, om, win, exc, late = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local t, k = ARGV[1], tonumber(ARGV[2])
+local us_str, um = nil, nil
+if ARGV[3] == '1' then us_str, um = ARGV[4], ARGV[5] end
+local raw = redis.call('HGET', win, t)
+if not raw then return {} end
+local ws = parse_windows(raw)
+local lo, lo_str = INF, nil
+for _, w in ipairs(ws) do
+  if w.split < lo then lo, lo_str = w.split, w.split_s end
+end
+local us = us_str and tonumber(us_str)
+local out = {}
+local function scan(key, max, min)
+  local off, batch = 0, 2 * k + 8
+  while true do
+    local got = redis.call('ZREVRANGEBYSCORE', key, max, min, 'WITHSCORES', 'LIMIT', off, batch)
+    for i = 1, #got, 2 do
+      local m, s = got[i], tonumber(got[i + 1])
+      if (not us or key_lt(s, m, us, um)) and delivered(om, exc, m, s, ws, t) then
+        out[#out + 1] = m
+        out[#out + 1] = got[i + 1]
+        if #out >= 2 * k then return end
+      end
+    end
+    if #got < 2 * batch then return end
+    off = off + batch
+  end
+end
+-- Above the lowest split, scan what the feed owns; below it only fan-outs
+-- during a window deliver, and each of those was recorded in late.
+scan(own, us_str or '+inf', lo == -INF and '-inf' or lo_str)
+if lo ~= -INF and #out < 2 * k then
+  local lmax = '(' .. lo_str
+  if us and us < lo then lmax = us_str end
+  scan(late, lmax, '-inf')
+end
+return out
+"""
+
+# KEYS own om win exc. ARGV follower, member, score pairs: 1 where delivered.
+_DELIVERS = r"""
+local own, om, win, exc = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local t = ARGV[1]
+local raw = redis.call('HGET', win, t)
+local ws = raw and parse_windows(raw) or {}
+local out = {}
+for i = 2, #ARGV, 2 do
+  local ok = #ws > 0 and delivered(om, exc, ARGV[i], tonumber(ARGV[i + 1]), ws, t)
+  out[#out + 1] = ok and 1 or 0
+end
+return out
+"""
+
+_SCRIPTS = {
+    "store": _STORE,
+    "own_add": _OWN_ADD,
+    "cache_add": _CACHE_ADD,
+    "cache_drop": _CACHE_DROP,
+    "own_remove": _OWN_REMOVE,
+    "drop_to": _DROP_TO,
+    "exclude": _EXCLUDE,
+    "follow_t": _FOLLOW_T,
+    "follow_s": _FOLLOW_S,
+    "unfollow_t": _UNFOLLOW_T,
+    "unfollow_s": _UNFOLLOW_S,
+    "read": _READ,
+    "candidates": _CANDIDATES,
+    "delivers": _DELIVERS,
+}
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def _score(raw: bytes | str | int) -> int:
+    return int(raw) if isinstance(raw, int) else int(float(raw))
+
+
+def _key_of(aid: str) -> Key:
+    """The (score, member) of an activity id; FeedInputError if it is none."""
+    ticks, _ = activity_sort_key(aid)
+    micros, rest = divmod(ticks, 10)
+    member = uuid.UUID(aid).bytes if rest == 0 else _TOP
+    return micros - _UUID_TO_UNIX_US, member
+
+
+def _pairs(flat: Sequence[Any]) -> list[Key]:
+    return [(_score(flat[i + 1]), bytes(flat[i])) for i in range(0, len(flat), 2)]
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+_PASSING = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TryAgainError,
+    ClusterDownError,
+)
+
+
+def _error(error: RedisError) -> FeedProviderError:
+    """What a Redis error means to the application: worth retrying later
+    (unreachable, loading, out of memory, failing over, busy) or not (a bug)."""
+    if isinstance(error, _PASSING) or str(error).startswith(("BUSY", "NOREPLICAS")):
+        return FeedUnavailableError(f"Redis is unavailable: {error}")
+    return FeedProviderError(f"Redis refused a feed command: {error}")
+
+
+def _owners(fields: Iterable[bytes]) -> set[str]:
+    """The feeds named by a record's ``o:<feed>`` fields."""
+    return {name[2:] for name in map(_text, fields) if name.startswith("o:")}
+
+
+@dataclass
+class _Entry:
+    """An entry of a page being read: where it came from decides its origin."""
+
+    key: Key
+    meta: bytes = b""  # own metadata; empty if not owned by the feed read
+    sources: set[str] = field(default_factory=set)  # feeds known to deliver it
+    exact: bool = True  # False: from the cache, follow sources still unknown
+
+    @property
+    def direct(self) -> bool:
+        return self.meta[:1] == b"1"
+
+    @property
+    def to_sources(self) -> set[str]:
+        if not self.meta:
+            return set()
+        parts = self.meta.split(b"|")
+        return {_text(name) for name in parts[3].split(b",") if name}
+
+
+@dataclass
+class _Call:
+    script: str | None  # None: a plain command
+    parts: tuple[Any, ...]
+    nkeys: int = 0
+
+
+class _Batch:
+    """Calls sent together: one pipeline (one round trip) per chunk."""
+
+    def __init__(self, provider: RedisFeedProvider) -> None:
+        self._provider = provider
+        self.calls: list[_Call] = []
+
+    def script(self, name: str, keys: Sequence[str], args: Iterable[Any] = ()) -> int:
+        self.calls.append(_Call(name, (*keys, *args), len(keys)))
+        return len(self.calls) - 1
+
+    def command(self, *parts: Any) -> int:
+        self.calls.append(_Call(None, parts))
+        return len(self.calls) - 1
+
+    def run(self) -> list[Any]:
+        return self._provider._execute(self.calls)
+
+
+class _Keys:
+    """The names of one feed's keys (all in the feed's slot)."""
+
+    __slots__ = ("exc", "flw", "fng", "late", "om", "own", "src", "st", "tl", "win")
+
+    def __init__(self, namespace: str, feed: str) -> None:
+        prefix = f"{namespace}:{{{feed}}}:"
+        self.own = prefix + "own"
+        self.om = prefix + "om"
+        self.st = prefix + "st"
+        self.tl = prefix + "tl"
+        self.flw = prefix + "flw"
+        self.fng = prefix + "fng"
+        self.src = prefix + "src"
+        self.win = prefix + "win"
+        self.exc = prefix + "exc"
+        self.late = prefix + "late"
+
+
+# -- the provider ---------------------------------------------------------------
+
+
+class RedisFeedProvider(FeedProvider):
+    """Feeds in Redis; share one instance between threads.
+
+    ``client`` must return bytes (``decode_responses=False``). ``namespace``
+    prefixes every key (letters, digits, ``_ . -``). Feeds of
+    ``capped_groups`` keep a cache of their newest ``timeline_cap`` entries;
+    older pages are merged from the feeds they follow. ``configure_listpack``
+    raises ``zset-max-listpack-entries`` to the cap if the server allows it.
+    ``pipeline_chunk`` bounds the commands sent in one round trip.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str = "chirp",
+        timeline_cap: int = DEFAULT_TIMELINE_CAP,
+        capped_groups: frozenset[str] = frozenset({"timeline"}),
+        *,
+        configure_listpack: bool = True,
+        pipeline_chunk: int = DEFAULT_PIPELINE_CHUNK,
+    ) -> None:
+        if not NAMESPACE.match(namespace):
+            raise ValueError(f"namespace {namespace!r} may only contain letters, digits, _ . -")
+        if timeline_cap < 1:
+            raise ValueError(f"timeline_cap must be at least 1, not {timeline_cap}")
+        if pipeline_chunk < 1:
+            raise ValueError(f"pipeline_chunk must be at least 1, not {pipeline_chunk}")
+        if client.get_encoder().decode_responses:
+            raise ValueError("the Redis client must be made with decode_responses=False")
+        self.client = client
+        self.namespace = namespace
+        self.timeline_cap = timeline_cap
+        self.capped_groups = frozenset(capped_groups)
+        self.pipeline_chunk = pipeline_chunk
+        self._shas = {
+            name: hashlib.sha1((_PRELUDE + body).encode()).hexdigest()
+            for name, body in _SCRIPTS.items()
+        }
+        self._load_scripts()
+        self.listpack_configured = self._configure_listpack() if configure_listpack else False
+
+    # -- writes -----------------------------------------------------------------
+
+    def add_activity(self, feed: FeedId, activity: Activity) -> str:
+        aid, (score, member) = self._identify(activity)
+        targets = [t for t in dict.fromkeys(activity.to) if t != feed]
+        batch = _Batch(self)
+        self._queue_store(batch, aid, activity, [feed, *targets])
+        fans = [(str(feed), self._own_add(batch, feed, member, score, "d", "", True, targets))]
+        for target in targets:
+            call = self._own_add(batch, target, member, score, "t", str(feed), True, ())
+            fans.append((str(target), call))
+        results = batch.run()
+        sources_by_follower: dict[str, list[str]] = {}
+        for source, call in fans:
+            for raw in results[call]:
+                follower = _text(raw)
+                if self._capped_name(follower):
+                    sources_by_follower.setdefault(follower, []).append(source)
+        if sources_by_follower:
+            fan_out = _Batch(self)
+            for follower, sources in sources_by_follower.items():
+                keys = _Keys(self.namespace, follower)
+                args = [self.timeline_cap, len(sources), *sources, member, score]
+                fan_out.script("cache_add", [keys.fng, keys.st, keys.tl], args)
+            fan_out.run()
+        return aid
+
+    def add_to_many(self, activity: Activity, feeds: Sequence[FeedId]) -> str:
+        if len(feeds) > MAX_ADD_TO_MANY:
+            raise FeedInputError(
+                f"add_to_many takes at most {MAX_ADD_TO_MANY} feeds, not {len(feeds)}"
+            )
+        aid, (score, member) = self._identify(activity)
+        unique = list(dict.fromkeys(feeds))
+        batch = _Batch(self)
+        self._queue_store(batch, aid, activity, unique)
+        for feed in unique:
+            self._own_add(batch, feed, member, score, "d", "", False, ())
+        batch.run()
+        return aid
+
+    def remove_activity(self, feed: FeedId, foreign_id: str) -> None:
+        name = str(feed)
+        (hexes,) = self._one("SMEMBERS", self._fid_key(foreign_id))
+        if not hexes:
+            return
+        hex_ids = sorted(_text(h) for h in hexes)
+        members = [bytes.fromhex(h) for h in hex_ids]
+        keys = _Keys(self.namespace, name)
+        batch = _Batch(self)
+        owner_calls = [batch.command("HKEYS", self._record_key(h)) for h in hex_ids]
+        removed = batch.script(
+            "own_remove", [keys.own, keys.om, keys.tl, keys.win, keys.late, keys.exc], members
+        )
+        results = batch.run()
+        owners = {
+            member: _owners(results[call])
+            for member, call in zip(members, owner_calls, strict=True)
+        }
+        lost_flat, holders = results[removed]
+        lost: dict[bytes, set[str]] = {}  # member -> feeds that stopped owning it
+        holders_of: dict[str, list[str]] = {name: [_text(h) for h in holders]}
+        handoffs: list[tuple[str, bytes, list[str]]] = []  # (from, member, to-targets)
+        for i in range(0, len(lost_flat), 2):
+            member = bytes(lost_flat[i])
+            lost.setdefault(member, set()).add(name)
+            handoffs.append((name, member, _text(lost_flat[i + 1]).split(",")))
+
+        # The follow paths into this feed go by exclusions on the feeds that
+        # deliver them; what it owned, owned through it, cascades to 'to' targets.
+        batch = _Batch(self)
+        for member in members:
+            for source in sorted(owners[member] - {name}):
+                s_keys = _Keys(self.namespace, source)
+                batch.script(
+                    "exclude", [s_keys.own, s_keys.win, s_keys.exc, s_keys.st], [name, member]
+                )
+        while handoffs or batch.calls:
+            drops: list[tuple[str, bytes, int]] = []
+            for source, member, targets in handoffs:
+                for target in filter(None, targets):
+                    t_keys = _Keys(self.namespace, target)
+                    call = batch.script(
+                        "drop_to",
+                        [t_keys.own, t_keys.om, t_keys.win, t_keys.late, t_keys.exc],
+                        [member, source],
+                    )
+                    drops.append((target, member, call))
+            results = batch.run()
+            handoffs = []
+            for target, member, call in drops:
+                outcome = results[call]
+                if int(outcome[0]) == 1:
+                    lost.setdefault(member, set()).add(target)
+                    holders_of[target] = [_text(h) for h in outcome[2]]
+                    handoffs.append((target, member, _text(outcome[1]).split(",")))
+            batch = _Batch(self)
+
+        final = _Batch(self)
+        for member, gone in lost.items():
+            score = self._score_of_member(member)
+            others = "\n".join(sorted(owners.get(member, set()) - gone))
+            touched = {t for feed_name in gone for t in holders_of.get(feed_name, [])}
+            touched |= {g for g in gone if g != name}
+            for holder in sorted(touched):
+                if self._capped_name(holder):
+                    h_keys = _Keys(self.namespace, holder)
+                    final.script(
+                        "cache_drop",
+                        [h_keys.own, h_keys.st, h_keys.tl, h_keys.src],
+                        [member, score, others],
+                    )
+            record = self._record_key(member.hex())
+            if others:
+                final.command("HDEL", record, *(f"o:{g}" for g in sorted(gone)))
+            else:
+                final.command("UNLINK", record)
+                final.command("SREM", self._fid_key(foreign_id), member.hex())
+        if final.calls:
+            final.run()
+
+    def follow(
+        self, source: FeedId, target: FeedId, activity_copy_limit: int = DEFAULT_COPY_LIMIT
+    ) -> None:
+        check_copy_limit(activity_copy_limit)
+        Follow(source, target)
+        self._follow_all([(source, target)], activity_copy_limit)
+
+    def follow_many(
+        self, follows: Iterable[Follow], activity_copy_limit: int = DEFAULT_COPY_LIMIT
+    ) -> None:
+        check_copy_limit(activity_copy_limit)
+        self._follow_all([(f.source, f.target) for f in follows], activity_copy_limit)
+
+    def unfollow(self, source: FeedId, target: FeedId, keep_history: bool = False) -> None:
+        self._unfollow_all([(source, target)], keep_history)
+
+    def unfollow_many(self, follows: Iterable[Follow], keep_history: bool = False) -> None:
+        self._unfollow_all([(f.source, f.target) for f in follows], keep_history)
+
+    # -- reads ------------------------------------------------------------------
+
+    def read(
+        self, feed: FeedId, limit: int = DEFAULT_READ_LIMIT, id_lt: str | None = None
+    ) -> list[StoredActivity]:
+        check_read_limit(limit)
+        bound: Key | None = None
+        if id_lt is not None:
+            bound = _key_of(id_lt)
+            if bound[0] < -_MAX_SCORE:
+                return []
+            if bound[0] > _MAX_SCORE:
+                bound = None
+        found: list[StoredActivity] = []
+        while True:
+            want = limit - len(found)
+            items, entries, last = self._read_page(feed, want, bound)
+            found += items
+            # A record can vanish under a concurrent removal: read on past it.
+            if len(found) >= limit or entries < want or last is None:
+                return found
+            bound = last
+
+    def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
+        return self._edges(_Keys(self.namespace, str(feed)).flw, limit, offset)
+
+    def following(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
+        return self._edges(_Keys(self.namespace, str(feed)).fng, limit, offset)
+
+    # -- maintenance ------------------------------------------------------------
+
+    def clear(self) -> int:
+        """Delete every key of this namespace (SCAN + UNLINK); return how many."""
+        deleted = 0
+        try:
+            batch: list[bytes] = []
+            for key in self.client.scan_iter(match=f"{self.namespace}:*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    deleted += int(self.client.unlink(*batch))
+                    batch = []
+            if batch:
+                deleted += int(self.client.unlink(*batch))
+        except RedisError as error:
+            raise _error(error) from error
+        return deleted
+
+    # -- internals: writes ------------------------------------------------------
+
+    def _identify(self, activity: Activity) -> tuple[str, Key]:
+        aid = activity_id(activity.foreign_id, activity.time)
+        micros = (activity.time - _UNIX_EPOCH) // timedelta(microseconds=1)
+        if abs(micros) > _MAX_SCORE:
+            raise FeedInputError(
+                f"activity time {activity.time} is outside what the Redis feeds order exactly"
+                " (1685 to 2255)"
+            )
+        return aid, (micros, uuid.UUID(aid).bytes)
+
+    def _queue_store(
+        self, batch: _Batch, aid: str, activity: Activity, owners: Sequence[FeedId]
+    ) -> None:
+        data = {
+            "a": str(activity.actor),
+            "v": str(activity.verb),
+            "b": str(activity.object),
+            "f": activity.foreign_id,
+            "t": activity.time.isoformat(),
+        }
+        data.update({f"x:{name}": str(value) for name, value in activity.extra.items()})
+        hex_id = uuid.UUID(aid).hex
+        args: list[Any] = [len(data)]
+        for name, value in data.items():
+            args += [name, value]
+        args += [f"o:{owner}" for owner in owners]
+        # Owners are written before the feeds own it: the list stays a superset.
+        batch.script("store", [self._record_key(hex_id)], args)
+        batch.command("SADD", self._fid_key(activity.foreign_id), hex_id)
+
+    def _own_add(
+        self,
+        batch: _Batch,
+        feed: FeedId,
+        member: bytes,
+        score: int,
+        kind: str,
+        to_source: str,
+        fan: bool,
+        targets: Iterable[FeedId],
+    ) -> int:
+        keys = _Keys(self.namespace, str(feed))
+        return batch.script(
+            "own_add",
+            [keys.own, keys.om, keys.st, keys.flw, keys.late, keys.tl],
+            [
+                member,
+                score,
+                kind,
+                to_source,
+                "1" if fan else "0",
+                self._cap_of(str(feed)),
+                *(str(t) for t in targets),
+            ],
+        )
+
+    def _follow_all(self, edges: list[tuple[FeedId, FeedId]], copy_limit: int) -> None:
+        if not edges:
+            return
+        batch = _Batch(self)
+        calls = []
+        for source, target in edges:
+            s_keys = _Keys(self.namespace, str(source))
+            t_keys = _Keys(self.namespace, str(target))
+            want = copy_limit > 0 and self._capped_name(str(source))
+            # The follower's side first: a fan-out that sees the new follower
+            # must find the follow recorded when it writes the follower's cache.
+            mine = batch.script("follow_t", [s_keys.fng, s_keys.src, s_keys.st], [str(target)])
+            theirs = batch.script(
+                "follow_s",
+                [t_keys.flw, t_keys.own, t_keys.st, t_keys.win],
+                [str(source), copy_limit, "1" if want else "0"],
+            )
+            calls.append((source, target, mine, theirs))
+        results = batch.run()
+        copies = _Batch(self)
+        for source, target, mine, theirs in calls:
+            copied = results[theirs]
+            if int(results[mine]) == 1 and copied:
+                keys = _Keys(self.namespace, str(source))
+                args: list[Any] = [self.timeline_cap, 1, str(target)]
+                for i in range(0, len(copied), 2):
+                    args += [copied[i], copied[i + 1]]
+                copies.script("cache_add", [keys.fng, keys.st, keys.tl], args)
+        if copies.calls:
+            copies.run()
+
+    def _unfollow_all(self, edges: list[tuple[FeedId, FeedId]], keep_history: bool) -> None:
+        if not edges:
+            return
+        keep = "1" if keep_history else "0"
+        batch = _Batch(self)
+        calls = []
+        for source, target in edges:
+            s_keys = _Keys(self.namespace, str(source))
+            t_keys = _Keys(self.namespace, str(target))
+            capped = "1" if self._capped_name(str(source)) else "0"
+            mine = batch.script(
+                "unfollow_t", [s_keys.fng, s_keys.src, s_keys.tl], [str(target), keep, capped]
+            )
+            batch.script("unfollow_s", [t_keys.flw, t_keys.st, t_keys.win], [str(source), keep])
+            calls.append((source, target, mine))
+        results = batch.run()
+        if keep_history:
+            return
+        # The follower's cache: find its entries the unfollowed feed owns...
+        owned = _Batch(self)
+        checks = []
+        for source, target, mine in calls:
+            cached = _pairs(results[mine] or [])
+            if cached:
+                members = [member for _, member in cached]
+                own_key = _Keys(self.namespace, str(target)).own
+                checks.append((source, target, cached, owned.command("ZMSCORE", own_key, *members)))
+        if not checks:
+            return
+        scores = owned.run()
+        candidates: list[tuple[FeedId, FeedId, Key]] = []
+        for source, target, cached, call in checks:
+            for key, hit in zip(cached, scores[call], strict=True):
+                if hit is not None:
+                    candidates.append((source, target, key))
+        if not candidates:
+            return
+        # ...then who else owns them, then drop what no other path may hold.
+        lookup = _Batch(self)
+        unique = sorted({key[1] for _, _, key in candidates})
+        owner_calls = {m: lookup.command("HKEYS", self._record_key(m.hex())) for m in unique}
+        fields = lookup.run()
+        drops: dict[FeedId, list[Any]] = {}
+        for source, target, (score, member) in candidates:
+            owners = _owners(fields[owner_calls[member]])
+            others = "\n".join(sorted(owners - {str(target)}))
+            drops.setdefault(source, []).extend([member, score, others])
+        final = _Batch(self)
+        for source, args in drops.items():
+            keys = _Keys(self.namespace, str(source))
+            final.script("cache_drop", [keys.own, keys.st, keys.tl, keys.src], args)
+        final.run()
+
+    # -- internals: reads -------------------------------------------------------
+
+    def _read_page(
+        self, feed: FeedId, limit: int, bound: Key | None
+    ) -> tuple[list[StoredActivity], int, Key | None]:
+        """Up to ``limit`` entries below ``bound``: the activities found, how
+        many entries there were (records may have vanished), the last key."""
+        name = str(feed)
+        keys = _Keys(self.namespace, name)
+        cap = self._cap_of(name)
+        bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
+        (result,) = self._execute(
+            [
+                _Call(
+                    "read",
+                    (keys.own, keys.om, keys.st, keys.tl, keys.src, cap, limit, *bound_args),
+                    5,
+                )
+            ]
+        )
+        cached_flat, owned_flat, cached_meta, owned_meta, srcs, horizon = result
+        entries = [
+            _Entry(key, bytes(meta), exact=False)
+            for key, meta in zip(_pairs(cached_flat), cached_meta, strict=True)
+        ]
+        need = limit - len(entries)
+        merge = need > 0 and (cap == 0 or horizon != b"")
+        if merge:
+            entries += self._merge(name, need, bound, horizon, _pairs(owned_flat), owned_meta, srcs)
+        if not entries:
+            return [], 0, None
+        records = self._execute(
+            [_Call(None, ("HGETALL", self._record_key(e.key[1].hex()))) for e in entries]
+        )
+        self._resolve_origins(name, entries, records)
+        items = [
+            self._stored(entry, record)
+            for entry, record in zip(entries, records, strict=True)
+            if record
+        ]
+        return items, len(entries), entries[-1].key
+
+    def _merge(
+        self,
+        name: str,
+        need: int,
+        bound: Key | None,
+        horizon: bytes,
+        owned: list[Key],
+        owned_meta: list[bytes],
+        srcs: list[bytes],
+    ) -> list[_Entry]:
+        """The ``need`` newest entries below the horizon (and bound): those
+        the feed owns plus, from each feed it has windows from, those delivered."""
+        merged = {
+            key[1]: _Entry(key, bytes(meta)) for key, meta in zip(owned, owned_meta, strict=True)
+        }
+        upper = bound
+        if horizon != b"":
+            at_horizon = (_score(horizon), _TOP)
+            upper = at_horizon if upper is None else min(upper, at_horizon)
+        sources = sorted(_text(s) for s in srcs)
+        if sources:
+            bound_args: list[Any] = ["0", "", ""] if upper is None else ["1", upper[0], upper[1]]
+            batch = _Batch(self)
+            for source in sources:
+                s_keys = _Keys(self.namespace, source)
+                batch.script(
+                    "candidates",
+                    [s_keys.own, s_keys.om, s_keys.win, s_keys.exc, s_keys.late],
+                    [name, need, *bound_args],
+                )
+            for source, found in zip(sources, batch.run(), strict=True):
+                for key in _pairs(found):
+                    merged.setdefault(key[1], _Entry(key)).sources.add(source)
+        newest = sorted(merged.values(), key=lambda e: e.key, reverse=True)
+        return newest[:need]
+
+    def _resolve_origins(
+        self, name: str, entries: list[_Entry], records: list[dict[bytes, bytes]]
+    ) -> None:
+        """Find the follow sources of cached entries where the origin depends
+        on them: ask the feeds that own the activity whether they deliver it."""
+        asks: dict[str, list[_Entry]] = {}
+        for entry, record in zip(entries, records, strict=True):
+            if entry.exact or entry.direct or not record:
+                continue
+            entry.exact = True
+            owners = _owners(record) - {name}
+            to_sources = entry.to_sources
+            if not to_sources and len(owners) == 1:
+                entry.sources = owners  # held, not owned: the one owner delivers it
+                continue
+            floor = min(map(FeedId.parse, to_sources)) if to_sources else None
+            for owner in owners:
+                if floor is None or FeedId.parse(owner) < floor:
+                    asks.setdefault(owner, []).append(entry)
+        if not asks:
+            return
+        batch = _Batch(self)
+        order = sorted(asks)
+        for owner in order:
+            s_keys = _Keys(self.namespace, owner)
+            args: list[Any] = [name]
+            for entry in asks[owner]:
+                args += [entry.key[1], entry.key[0]]
+            batch.script("delivers", [s_keys.own, s_keys.om, s_keys.win, s_keys.exc], args)
+        for owner, flags in zip(order, batch.run(), strict=True):
+            for entry, flag in zip(asks[owner], flags, strict=True):
+                if int(flag) == 1:
+                    entry.sources.add(owner)
+
+    def _stored(self, entry: _Entry, record: dict[bytes, bytes]) -> StoredActivity:
+        fields = {_text(k): _text(v) for k, v in record.items()}
+        origin: FeedId | None = None
+        if not entry.direct:
+            names = entry.to_sources | entry.sources
+            origin = min(map(FeedId.parse, names)) if names else None
+        return StoredActivity(
+            id=str(uuid.UUID(bytes=entry.key[1])),
+            actor=fields["a"],
+            verb=fields["v"],
+            object=fields["b"],
+            foreign_id=fields["f"],
+            time=datetime.fromisoformat(fields["t"]),
+            extra={k[2:]: v for k, v in fields.items() if k.startswith("x:")},
+            origin=origin,
+        )
+
+    def _edges(self, key: str, limit: int, offset: int) -> list[FeedId]:
+        check_page(limit, offset)
+        (names,) = self._one("ZREVRANGE", key, offset, offset + limit - 1)
+        return [FeedId.parse(_text(n)) for n in names]
+
+    # -- internals: plumbing ----------------------------------------------------
+
+    def _capped_name(self, feed: str) -> bool:
+        return feed.partition(":")[0] in self.capped_groups
+
+    def _cap_of(self, feed: str) -> int:
+        return self.timeline_cap if self._capped_name(feed) else 0
+
+    def _record_key(self, hex_id: str) -> str:
+        return f"{self.namespace}:a:{{{hex_id}}}"
+
+    def _fid_key(self, foreign_id: str) -> str:
+        digest = hashlib.sha1(foreign_id.encode()).hexdigest()
+        return f"{self.namespace}:f:{{{digest}}}"
+
+    @staticmethod
+    def _score_of_member(member: bytes) -> int:
+        return _key_of(str(uuid.UUID(bytes=member)))[0]
+
+    def _one(self, *parts: Any) -> list[Any]:
+        return self._execute([_Call(None, parts)])
+
+    def _execute(self, calls: list[_Call]) -> list[Any]:
+        results: list[Any] = []
+        for start in range(0, len(calls), self.pipeline_chunk):
+            results += self._execute_chunk(calls[start : start + self.pipeline_chunk])
+        return results
+
+    def _execute_chunk(self, calls: list[_Call]) -> list[Any]:
+        results: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for attempt in range(2):
+            try:
+                with self.client.pipeline(transaction=False) as pipe:
+                    queue = cast(Callable[..., object], pipe.execute_command)
+                    for i in pending:
+                        call = calls[i]
+                        if call.script is None:
+                            queue(*call.parts)
+                        else:
+                            queue("EVALSHA", self._shas[call.script], call.nkeys, *call.parts)
+                    replies = pipe.execute(raise_on_error=False)
+            except RedisError as error:
+                raise _error(error) from error
+            missing = []
+            for i, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    missing.append(i)
+                elif isinstance(reply, RedisError):
+                    raise _error(reply) from reply
+                else:
+                    results[i] = reply
+            if not missing:
+                return results
+            # The server lost its script cache (restart, SCRIPT FLUSH): reload
+            # and re-run the calls that failed; every call is idempotent.
+            self._load_scripts()
+            pending = missing
+        raise FeedProviderError("Redis keeps refusing the feed scripts")  # pragma: no cover
+
+    def _load_scripts(self) -> None:
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                queue = cast(Callable[..., object], pipe.execute_command)
+                for body in _SCRIPTS.values():
+                    queue("SCRIPT", "LOAD", _PRELUDE + body)
+                shas = pipe.execute()
+        except RedisError as error:
+            raise _error(error) from error
+        for name, sha in zip(_SCRIPTS, shas, strict=True):
+            if _text(sha) != self._shas[name]:  # pragma: no cover - sha1 is sha1
+                raise FeedProviderError(f"Redis hashed the {name} script differently")
+
+    def _configure_listpack(self) -> bool:
+        """Make capped caches listpacks: ``zset-max-listpack-entries`` >= cap."""
+        try:
+            for setting in ("zset-max-listpack-entries", "zset-max-ziplist-entries"):
+                current = self.client.config_get(setting).get(setting)
+                if current is not None:
+                    if int(current) < self.timeline_cap:
+                        self.client.config_set(setting, self.timeline_cap)
+                    return True
+        except RedisError as error:
+            warnings.warn(
+                f"cannot set zset-max-listpack-entries to {self.timeline_cap} ({error}): "
+                "timelines will use the skiplist encoding, about 4x the memory; "
+                "set it in redis.conf",
+                stacklevel=3,
+            )
+        return False

@@ -1,0 +1,346 @@
+"""The feed provider contract on the Redis adapter and a real Redis server, plus
+what only Redis shows: the timeline cap and paging past it, data stored once,
+fan-out round trips, and memory per timeline entry.
+
+Each test works in a namespace of its own (a fresh uuid), deleted after the
+test with SCAN + UNLINK, so tests never see each other's keys. The tests skip
+when Redis is unreachable, and fail instead under ``CHIRP_REQUIRE_SERVICES=1``
+or ``CI=true`` (see ``tests/services.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.inmemory import InMemoryFeedProvider
+from adapters.redis import RedisFeedProvider
+from application.feeds import Activity, FeedId, FeedProvider, Follow, StoredActivity
+from tests.contract.feed_provider_contract import (
+    _FOLLOW,
+    _MODEL_GROUPS,
+    _OPERATIONS,
+    FeedProviderContract,
+    _FeedModel,
+)
+from tests.services import require_redis
+
+pytestmark = pytest.mark.redis
+
+ALL_GROUPS = frozenset({"user", "timeline", "hashtag", "mentions", "notification"})
+
+
+class CountingConnection(redis.Connection):
+    """Counts round trips (one per send: a command or a whole pipeline) and
+    the commands they carry."""
+
+    sends = 0
+    commands = 0
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.sends = cls.commands = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sends += 1
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+    def send_command(self, *args: Any, **kwargs: Any) -> None:
+        CountingConnection.commands += 1
+        super().send_command(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def pack_commands(self, commands: Any) -> Any:
+        commands = list(commands)
+        CountingConnection.commands += len(commands)
+        return super().pack_commands(commands)  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> str:
+    return require_redis()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+class RedisContract(FeedProviderContract):
+    """The contract with providers on fresh namespaces, removed after each test."""
+
+    timeline_cap = 800
+    capped_groups = frozenset({"timeline"})
+
+    @pytest.fixture(autouse=True)
+    def _redis(self, redis_client: redis.Redis) -> Iterator[None]:
+        self.client = redis_client
+        self.providers: list[RedisFeedProvider] = []
+        yield
+        for provider in self.providers:
+            provider.clear()
+
+    def make_provider(self) -> FeedProvider:
+        provider = RedisFeedProvider(
+            self.client,
+            namespace=f"test-{uuid.uuid4().hex}",
+            timeline_cap=self.timeline_cap,
+            capped_groups=self.capped_groups,
+        )
+        self.providers.append(provider)
+        return provider
+
+
+class TestRedisFeedProvider(RedisContract):
+    property_max_examples = 30
+
+
+class TestRedisFeedProviderCappedAtThree(RedisContract):
+    """Every group capped at 3: nearly every read pages past a cache."""
+
+    property_max_examples = 30
+    timeline_cap = 3
+    capped_groups = ALL_GROUPS
+
+
+# -- what only Redis shows ------------------------------------------------------
+
+BASE = datetime(2024, 3, 1, 12, 0, 0)
+
+
+def post(
+    feed: FeedId, n: int, to: tuple[FeedId, ...] = (), seconds: float | None = None
+) -> Activity:
+    fid = f"post:{feed.id}:{n}"
+    moment = BASE + timedelta(seconds=n if seconds is None else seconds)
+    return Activity("alice", "tweet", fid, fid, moment, to=to, extra={"text": f"hello {n}"})
+
+
+def key(provider: RedisFeedProvider, feed: FeedId, suffix: str) -> str:
+    """A feed's key, as the module docstring of adapters/redis/feeds.py lays out."""
+    return f"{provider.namespace}:{{{feed}}}:{suffix}"
+
+
+def cached_ids(provider: RedisFeedProvider, feed: FeedId) -> list[str]:
+    """The ids in a capped feed's cache, newest first."""
+    tl_key = key(provider, feed, "tl")
+    members: list[bytes] = provider.client.zrevrange(tl_key, 0, -1)  # type: ignore[assignment]
+    return [str(uuid.UUID(bytes=member)) for member in members]
+
+
+def read_all(provider: FeedProvider, feed: FeedId, page: int) -> list[StoredActivity]:
+    found: list[StoredActivity] = []
+    cursor: str | None = None
+    while True:
+        batch = provider.read(feed, limit=page, id_lt=cursor)
+        found += batch
+        if len(batch) < page:
+            return found
+        cursor = batch[-1].id
+
+
+@pytest.fixture
+def make(redis_client: redis.Redis) -> Iterator[Callable[..., RedisFeedProvider]]:
+    made: list[RedisFeedProvider] = []
+
+    def make(client: redis.Redis | None = None, **options: Any) -> RedisFeedProvider:
+        provider = RedisFeedProvider(
+            client or redis_client, namespace=f"test-{uuid.uuid4().hex}", **options
+        )
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        provider.clear()
+
+
+class Both:
+    """The same calls on the Redis provider and on the in-memory reference."""
+
+    def __init__(self, provider: RedisFeedProvider) -> None:
+        self.redis = provider
+        self.reference = InMemoryFeedProvider()
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def call(*args: Any, **kwargs: Any) -> None:
+            mine = getattr(self.redis, name)(*args, **kwargs)
+            theirs = getattr(self.reference, name)(*args, **kwargs)
+            assert mine == theirs, name
+
+        return call
+
+
+def test_a_capped_timeline_keeps_its_newest_800_and_pages_past_them_to_the_end(
+    make: Callable[..., RedisFeedProvider],
+) -> None:
+    provider = make()
+    both = Both(provider)
+    timeline = FeedId("timeline", "reader")
+    authors = [FeedId("user", f"a{n}") for n in range(4)]
+    late_author = FeedId("user", "late")
+    for n in range(200):  # history of a feed followed later with copy limit 50
+        both.add_activity(late_author, post(late_author, n, seconds=n * 7))
+    both.add_activity(authors[0], post(authors[0], 10_000, to=(timeline,), seconds=3))
+    both.follow_many([Follow(timeline, author) for author in authors], activity_copy_limit=0)
+    tl_key = key(provider, timeline, "tl")
+    for n in range(2000):
+        author = authors[n % 4]
+        both.add_activity(author, post(author, n, seconds=n * 1.5))
+        if n == 600:
+            assert provider.client.zcard(tl_key) == 601 + 1  # the posts and the mention
+            both.unfollow(timeline, authors[3], keep_history=True)
+            both.follow(timeline, late_author, activity_copy_limit=50)
+        if n == 900:
+            assert provider.client.zcard(tl_key) == 800
+            both.unfollow(timeline, authors[2])
+    for n in (1, 5, 401, 1101):  # removals deep below the cap and inside it
+        both.remove_activity(authors[1], post(authors[1], n).foreign_id)
+
+    cached = cached_ids(provider, timeline)
+    expected = read_all(both.reference, timeline, 100)
+    assert len(expected) > 1100
+    assert 790 <= len(cached) <= 800  # removals inside the cache leave gaps at the bottom
+    assert cached == [item.id for item in expected[: len(cached)]]
+    for page in (7, 25, 100):
+        found = read_all(provider, timeline, page)
+        assert found == expected, page  # the same activities, order, data and origins
+        ids = [item.id for item in found]
+        assert len(set(ids)) == len(ids)
+
+
+def test_data_is_stored_once_and_timelines_hold_16_byte_ids(
+    make: Callable[..., RedisFeedProvider],
+) -> None:
+    provider = make()
+    author, tag = FeedId("user", "author"), FeedId("hashtag", "python")
+    readers = [FeedId("timeline", f"r{n}") for n in range(20)]
+    provider.follow_many([Follow(reader, author) for reader in readers])
+    provider.follow(readers[0], tag)
+    for n in range(50):
+        provider.add_activity(author, post(author, n, to=(tag, readers[1])))
+    records = list(provider.client.scan_iter(match=f"{provider.namespace}:a:*", count=1000))
+    assert len(records) == 50
+    for reader in readers:
+        members = provider.client.zrange(key(provider, reader, "tl"), 0, -1)
+        assert len(members) == 50
+        assert {len(member) for member in members} == {16}
+    texts = {item.extra["text"] for item in read_all(provider, readers[0], 100)}
+    assert texts == {f"hello {n}" for n in range(50)}
+
+
+def test_fan_out_to_2000_followers_takes_two_round_trips(
+    make: Callable[..., RedisFeedProvider], redis_url: str
+) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    counting = redis.Redis(connection_pool=pool)
+    try:
+        provider = make(counting)
+        author = FeedId("user", "star")
+        fans = [FeedId("timeline", f"fan{n}") for n in range(2000)]
+
+        CountingConnection.reset()
+        provider.follow_many([Follow(fan, author) for fan in fans], activity_copy_limit=0)
+        assert CountingConnection.sends <= 2, CountingConnection.sends
+
+        CountingConnection.reset()
+        aid = provider.add_activity(author, post(author, 1, to=(FeedId("hashtag", "news"),)))
+        # One pipeline to store the activity and make its feeds own it, one
+        # pipeline of a small script per follower timeline.
+        assert CountingConnection.sends == 2, CountingConnection.sends
+        assert CountingConnection.commands <= len(fans) + 5, CountingConnection.commands
+
+        with counting.pipeline(transaction=False) as pipe:
+            for fan in fans:
+                pipe.zcard(key(provider, fan, "tl"))
+            assert pipe.execute() == [1] * len(fans)
+        assert [item.id for item in provider.read(fans[-1])] == [aid]
+    finally:
+        counting.close()
+
+
+def test_an_800_entry_timeline_costs_at_most_40_bytes_per_entry(
+    make: Callable[..., RedisFeedProvider],
+) -> None:
+    provider = make()
+    assert provider.listpack_configured, (
+        "the server refused CONFIG SET zset-max-listpack-entries (see the warning): set it to"
+        " at least 800 in redis.conf; without it timelines use the skiplist encoding"
+    )
+    author, timeline = FeedId("user", "author"), FeedId("timeline", "reader")
+    provider.follow(timeline, author)
+    for n in range(850):
+        provider.add_activity(author, post(author, n))
+    timeline_key = key(provider, timeline, "tl")
+    client = provider.client
+    assert client.zcard(timeline_key) == 800
+    assert client.object("encoding", timeline_key) == b"listpack"
+    usage = client.memory_usage(timeline_key, samples=0)
+    assert usage is not None
+    per_entry = usage / 800
+    print(f"MEMORY USAGE of an 800-entry timeline: {usage} bytes, {per_entry:.1f} per entry")
+    assert per_entry <= 40, per_entry
+
+
+def test_removals_that_one_followed_feed_explains_keep_the_cache_exact(
+    make: Callable[..., RedisFeedProvider],
+) -> None:
+    """Chirp's shape: timelines follow user feeds, posts also go to hashtags.
+    Unfollow and delete then drop cached entries one by one, never truncating
+    the cache (which would send later reads to the slower merge)."""
+    provider = make()
+    timeline, tag = FeedId("timeline", "reader"), FeedId("hashtag", "news")
+    first, second = FeedId("user", "first"), FeedId("user", "second")
+    provider.follow_many([Follow(timeline, first), Follow(timeline, second)])
+    kept = [provider.add_activity(second, post(second, n * 2, to=(tag,))) for n in range(5)]
+    for n in range(5):
+        provider.add_activity(first, post(first, n * 2 + 1, to=(tag,)))
+    provider.unfollow(timeline, first)
+    provider.remove_activity(second, post(second, 0).foreign_id)
+    state = key(provider, timeline, "st")
+    assert provider.client.hget(state, "h") is None
+    assert cached_ids(provider, timeline) == kept[:0:-1]
+    assert [item.id for item in provider.read(timeline)] == kept[:0:-1]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    graph=st.lists(_FOLLOW, max_size=6),
+    ops=st.lists(_OPERATIONS, min_size=10, max_size=40),
+    cap=st.sampled_from([1, 2, 5]),
+    page=st.sampled_from([1, 2, 3, 7]),
+)
+def test_reads_past_a_low_cap_equal_the_in_memory_providers(
+    redis_client: redis.Redis, graph: list[Any], ops: list[Any], cap: int, page: int
+) -> None:
+    """Exactly the same pages (ids, data, origins) and follow lists as the
+    reference adapter, with every feed capped low."""
+    provider = RedisFeedProvider(
+        redis_client, f"diff-{uuid.uuid4().hex}", timeline_cap=cap, capped_groups=ALL_GROUPS
+    )
+    reference = InMemoryFeedProvider()
+    try:
+        run = uuid.uuid4().hex[:12]
+        feeds = [FeedId(group, f"m{run}{n}") for n, group in enumerate(_MODEL_GROUPS)]
+        models = _FeedModel(feeds, run), _FeedModel(feeds, run)
+        for op in [*graph, *ops]:
+            models[0].apply(op, provider)
+            models[1].apply(op, reference)
+            for feed in feeds:
+                assert read_all(provider, feed, page) == read_all(reference, feed, page), feed
+                assert provider.followers(feed) == reference.followers(feed)
+                assert provider.following(feed) == reference.following(feed)
+    finally:
+        provider.clear()
