@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-FEED_PART = re.compile(r"^[\w-]+$")
+FEED_PART = re.compile(r"^[\w-]+\Z")
 MAX_TO_TARGETS = 100
 MAX_ADD_TO_MANY = 5000
 DEFAULT_COPY_LIMIT = 100

@@ -239,14 +239,17 @@ def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecor
     if settings.feed_provider == "getstream":
         from adapters.getstream.feeds import GetStreamFeedProvider
 
-        stream_provider = GetStreamFeedProvider.from_settings(
-            settings.stream_api_key,
-            settings.stream_api_secret,
-            location=settings.stream_location or None,
-            timeout=settings.stream_timeout,
-            base_url=settings.stream_base_url or None,
-            feed_groups=settings.stream_feed_groups or None,
-        )
+        try:
+            stream_provider = GetStreamFeedProvider.from_settings(
+                settings.stream_api_key,
+                settings.stream_api_secret,
+                location=settings.stream_location or None,
+                timeout=settings.stream_timeout,
+                base_url=settings.stream_base_url or None,
+                feed_groups=settings.stream_feed_groups or None,
+            )
+        except ValueError as error:  # a bad feed group name, an IP base URL
+            raise ConfigurationError(str(error)) from None
         return stream_provider, durable_tracking(settings, "feeds")
     return InMemoryFeedProvider(), POPOTrackingRecorder()
 
