@@ -35,6 +35,7 @@ DEFAULT_COPY_LIMIT = 100
 MAX_COPY_LIMIT = 1000
 DEFAULT_READ_LIMIT = 25
 MAX_READ_LIMIT = 100
+DEFAULT_CELEBRITY_THRESHOLD = 10_000
 
 
 class FeedProviderError(Exception):
@@ -147,6 +148,13 @@ def check_page(limit: int, offset: int) -> None:
         raise FeedInputError(f"offset must not be negative, not {offset}")
 
 
+def check_fan_out_chunk(followers: Sequence[FeedId]) -> None:
+    if len(followers) > MAX_ADD_TO_MANY:
+        raise FeedInputError(
+            f"copy_to_followers takes at most {MAX_ADD_TO_MANY} feeds, not {len(followers)}"
+        )
+
+
 def check_read_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_READ_LIMIT:
         raise FeedInputError(f"limit must be between 1 and {MAX_READ_LIMIT}, not {limit}")
@@ -190,13 +198,45 @@ def activity_sort_key(activity_id_text: str) -> tuple[int, str]:
 
 
 class FeedProvider(ABC):
-    """The port every feed adapter implements. All writes are idempotent."""
+    """The port every feed adapter implements. All writes are idempotent.
+
+    An adapter with ``supports_chunked_fan_out`` implements
+    :meth:`store_activity` and :meth:`copy_to_followers`, which split
+    :meth:`add_activity` in two so a large fan-out can be done in chunks by
+    several workers: ``store_activity`` then ``copy_to_followers`` over every
+    follower (in any order, any number of times) leaves the feeds exactly as
+    ``add_activity`` would.
+    """
+
+    supports_chunked_fan_out: bool = False
 
     @abstractmethod
     def add_activity(self, feed: FeedId, activity: Activity) -> str:
         """Store ``activity`` in ``feed``, its followers, its ``to`` targets and
         their followers; return the activity id. Writing the same
         ``foreign_id`` + ``time`` again replaces it and returns the same id."""
+
+    def store_activity(self, feed: FeedId, activity: Activity) -> str:
+        """:meth:`add_activity` without the copies to ``feed``'s own followers
+        (``to`` targets and their followers still get theirs); those are made
+        by :meth:`copy_to_followers`. Only when ``supports_chunked_fan_out``."""
+        raise NotImplementedError(f"{type(self).__name__} does not fan out in chunks")
+
+    def copy_to_followers(
+        self, feed: FeedId, activity_id: str, followers: Sequence[FeedId]
+    ) -> None:
+        """Copy ``feed``'s activity ``activity_id`` to each of ``followers``
+        (at most 5,000) exactly as fan-out would have. A listed feed that does
+        not follow ``feed`` is skipped, and nothing happens if ``feed`` no
+        longer holds the activity: a chunk may run after a later unfollow or
+        removal was applied. Idempotent. Only when ``supports_chunked_fan_out``."""
+        raise NotImplementedError(f"{type(self).__name__} does not fan out in chunks")
+
+    def fans_out_on_read(self, feed: FeedId) -> bool:
+        """True when ``feed``'s activities reach its followers at read time
+        (a *hybrid* account, past the provider's celebrity threshold), so no
+        copy needs to be made for them."""
+        return False
 
     @abstractmethod
     def remove_activity(self, feed: FeedId, foreign_id: str) -> None:

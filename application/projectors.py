@@ -17,6 +17,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from application.catalog import Catalog, PostView, UserView
+from application.fanout import DEFAULT_FAN_OUT_CHUNK, FanOut
 from application.feed_names import (
     follow_foreign_id,
     hashtag_feed,
@@ -26,7 +27,7 @@ from application.feed_names import (
     timeline_feed,
     user_feed,
 )
-from application.feeds import DEFAULT_COPY_LIMIT, Activity, FeedId, FeedProvider
+from application.feeds import DEFAULT_COPY_LIMIT, MAX_ADD_TO_MANY, Activity, FeedId, FeedProvider
 from domain.tweet import TextEntity, Tweet, hashtags_of, mentions_of
 from domain.user import User, username_key
 
@@ -84,17 +85,30 @@ class Projector(ABC):
 
 
 class FeedProjector(Projector):
-    """Keeps every feed in a ``FeedProvider`` up to date with the log."""
+    """Keeps every feed in a ``FeedProvider`` up to date with the log.
+
+    With a ``fan_out`` and a provider that supports it, a post by an account
+    with more than ``fan_out_chunk`` followers is stored once and its
+    followers are handed to ``fan_out`` in chunks of ``fan_out_chunk``
+    (workers copy them in parallel); an account the provider fans out at read
+    time (a celebrity) gets no chunks at all.
+    """
 
     def __init__(
         self,
         provider: FeedProvider,
         tracking_recorder: TrackingRecorder,
         follow_copy_limit: int = DEFAULT_COPY_LIMIT,
+        fan_out: FanOut | None = None,
+        fan_out_chunk: int = DEFAULT_FAN_OUT_CHUNK,
     ) -> None:
         super().__init__(tracking_recorder)
+        if not 1 <= fan_out_chunk <= MAX_ADD_TO_MANY:
+            raise ValueError(f"fan_out_chunk must be between 1 and {MAX_ADD_TO_MANY}")
         self.provider = provider
         self.follow_copy_limit = follow_copy_limit
+        self.fan_out = fan_out
+        self.fan_out_chunk = fan_out_chunk
 
     def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None:
         self.apply(event)
@@ -124,11 +138,36 @@ class FeedProjector(Projector):
                 follow_foreign_id(event.follower, event.followee),
             )
         elif isinstance(event, Tweet.Posted):
-            self.provider.add_activity(user_feed(event.author), post_activity(event))
+            self.post(user_feed(event.author), post_activity(event))
         elif isinstance(event, Tweet.Deleted):
             self.provider.remove_activity(
                 user_feed(event.author), post_foreign_id(event.originator_id)
             )
+
+    def post(self, feed: FeedId, activity: Activity) -> None:
+        """Add ``activity`` to ``feed``, fanning out in chunks when it pays."""
+        provider, chunk = self.provider, self.fan_out_chunk
+        if (
+            self.fan_out is None
+            or not provider.supports_chunked_fan_out
+            or provider.fans_out_on_read(feed)
+            or not provider.followers(feed, limit=1, offset=chunk)  # at most `chunk` of them
+        ):
+            provider.add_activity(feed, activity)
+            return
+        activity_id = provider.store_activity(feed, activity)
+        if provider.fans_out_on_read(feed):
+            return
+        # Only this projector changes follows, one event at a time, so the
+        # pages are a consistent snapshot of the followers at this event.
+        offset = 0
+        while True:
+            followers = provider.followers(feed, limit=chunk, offset=offset)
+            if followers:
+                self.fan_out.dispatch(feed, activity_id, followers)
+            if len(followers) < chunk:
+                return
+            offset += chunk
 
 
 class CatalogProjector(Projector):

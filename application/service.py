@@ -10,6 +10,7 @@ events written by other processes sharing the event store.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -31,6 +32,7 @@ class Chirp:
         catalog: Catalog,
         feed_projector: FeedProjector,
         project_synchronously: bool = True,
+        request_feed_projection: Callable[[], object] | None = None,
     ) -> None:
         self.commands = commands
         self.catalog = catalog
@@ -39,6 +41,9 @@ class Chirp:
         self.catalog_follower = LogFollower(commands, CatalogProjector(catalog))
         self.feed_follower = LogFollower(commands, feed_projector)
         self.project_synchronously = project_synchronously
+        # Set when workers elsewhere project the feeds (Dramatiq): commands
+        # then ask them to, and this process never projects feeds itself.
+        self.request_feed_projection = request_feed_projection
 
     # -- projections ---------------------------------------------------------
 
@@ -46,11 +51,15 @@ class Chirp:
         """Project every event written so far. The catalog goes first, so a
         feed never points at a post the catalog does not know yet."""
         self.catalog_follower.catch_up()
-        self.feed_follower.catch_up()
+        if self.request_feed_projection is not None:
+            self.request_feed_projection()
+        else:
+            self.feed_follower.catch_up()
 
     def start_following(self, poll_interval: float = 0.2) -> None:
         self.catalog_follower.start(poll_interval)
-        self.feed_follower.start(poll_interval)
+        if self.request_feed_projection is None:
+            self.feed_follower.start(poll_interval)
 
     def close(self) -> None:
         self.feed_follower.stop()
@@ -62,7 +71,15 @@ class Chirp:
         """Project the command's events now. The command itself has already
         succeeded: if the feed service is unreachable, the background follower
         (or the next command) projects them once it is back."""
-        if self.project_synchronously:
+        if self.request_feed_projection is not None:
+            if not self.project_synchronously:
+                return  # bulk loads: the workers catch up when next asked or started
+            self.catalog_follower.catch_up()
+            try:
+                self.request_feed_projection()
+            except Exception:  # the broker is down; the next request catches up
+                logger.exception("could not ask the feed workers to project; later commands will")
+        elif self.project_synchronously:
             self.catalog_follower.catch_up()
             try:
                 self.feed_follower.catch_up()

@@ -13,15 +13,23 @@
   (``user=..,timeline=..,mentions=..,hashtag=..,notifications=..``): GetStream.
 - ``CHIRP_POSTGRES_SCHEMA`` (default ``public``): the schema of Chirp's tables.
 - ``CHIRP_FOLLOW_COPY_LIMIT`` (default 100): posts copied into a timeline on follow.
+- ``CHIRP_PROJECTION`` (default ``inprocess``): ``inprocess`` projects feeds in
+  the web process; ``dramatiq`` leaves them to ``chirp worker`` processes
+  (Dramatiq on the Redis broker at ``REDIS_URL``), commands only enqueue.
+- ``CHIRP_FANOUT_CHUNK`` (default 1000): followers per fan-out chunk message.
+- ``CHIRP_CELEBRITY_THRESHOLD`` (default 10000): an account with more
+  followers is fanned out at read time (in-memory and Redis providers;
+  GetStream fans out server-side).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import TrackingRecorder
@@ -31,12 +39,23 @@ from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.inmemory.feeds import InMemoryFeedProvider
 from application.catalog import Catalog
 from application.commands import ChirpApplication
-from application.feeds import DEFAULT_COPY_LIMIT, MAX_COPY_LIMIT, FeedProvider
+from application.fanout import DEFAULT_FAN_OUT_CHUNK, FanOut, InProcessFanOut
+from application.feeds import (
+    DEFAULT_CELEBRITY_THRESHOLD,
+    DEFAULT_COPY_LIMIT,
+    MAX_ADD_TO_MANY,
+    MAX_COPY_LIMIT,
+    FeedProvider,
+)
 from application.projectors import FeedProjector
 from application.service import Chirp
 
+if TYPE_CHECKING:
+    from chirp.workers import FeedWorkers
+
 MEMORY = "memory:"
 FEED_PROVIDERS = ("inmemory", "redis", "getstream")
+PROJECTIONS = ("inprocess", "dramatiq")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_TIMELINE_CAP = 800
 
@@ -104,6 +123,9 @@ class Settings:
     postgres_schema: str = ""
     feed_provider: str = "inmemory"
     follow_copy_limit: int = DEFAULT_COPY_LIMIT
+    projection: str = "inprocess"
+    fan_out_chunk: int = DEFAULT_FAN_OUT_CHUNK
+    celebrity_threshold: int = DEFAULT_CELEBRITY_THRESHOLD
     redis_url: str = DEFAULT_REDIS_URL
     redis_namespace: str = "chirp"
     timeline_cap: int = DEFAULT_TIMELINE_CAP
@@ -124,6 +146,19 @@ class Settings:
             raise ConfigurationError(
                 f"CHIRP_FOLLOW_COPY_LIMIT must be between 0 and {MAX_COPY_LIMIT}"
             )
+        if self.projection not in PROJECTIONS:
+            raise ConfigurationError(
+                f"CHIRP_PROJECTION {self.projection!r} is not one of {', '.join(PROJECTIONS)}"
+            )
+        if not 1 <= self.fan_out_chunk <= MAX_ADD_TO_MANY:
+            raise ConfigurationError(f"CHIRP_FANOUT_CHUNK must be between 1 and {MAX_ADD_TO_MANY}")
+        if self.celebrity_threshold < 0:
+            raise ConfigurationError("CHIRP_CELEBRITY_THRESHOLD must not be negative")
+        if self.projection == "dramatiq" and self.feed_provider == "inmemory":
+            raise ConfigurationError(
+                "CHIRP_PROJECTION=dramatiq needs feeds the workers share: FEED_PROVIDER=redis"
+                " or getstream"
+            )
         if self.database_url and self.database_url != MEMORY:
             PostgresParams.from_url(self.database_url)
         if self.timeline_cap < 1:
@@ -143,6 +178,11 @@ class Settings:
             postgres_schema=environ.get("CHIRP_POSTGRES_SCHEMA", ""),
             feed_provider=environ.get("FEED_PROVIDER", "inmemory"),
             follow_copy_limit=_number(environ, "CHIRP_FOLLOW_COPY_LIMIT", DEFAULT_COPY_LIMIT, int),
+            projection=environ.get("CHIRP_PROJECTION", "inprocess"),
+            fan_out_chunk=_number(environ, "CHIRP_FANOUT_CHUNK", DEFAULT_FAN_OUT_CHUNK, int),
+            celebrity_threshold=_number(
+                environ, "CHIRP_CELEBRITY_THRESHOLD", DEFAULT_CELEBRITY_THRESHOLD, int
+            ),
             redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
             redis_namespace=environ.get("CHIRP_REDIS_NAMESPACE", "chirp"),
             timeline_cap=_number(environ, "CHIRP_TIMELINE_CAP", DEFAULT_TIMELINE_CAP, int),
@@ -233,7 +273,10 @@ def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecor
 
         client = redis.Redis.from_url(settings.redis_url)
         provider = RedisFeedProvider(
-            client, settings.redis_namespace, timeline_cap=settings.timeline_cap
+            client,
+            settings.redis_namespace,
+            timeline_cap=settings.timeline_cap,
+            celebrity_threshold=settings.celebrity_threshold,
         )
         return provider, RedisTrackingRecorder(client, settings.redis_namespace)
     if settings.feed_provider == "getstream":
@@ -251,7 +294,7 @@ def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecor
         except ValueError as error:  # a bad feed group name, an IP base URL
             raise ConfigurationError(str(error)) from None
         return stream_provider, durable_tracking(settings, "feeds")
-    return InMemoryFeedProvider(), POPOTrackingRecorder()
+    return InMemoryFeedProvider(settings.celebrity_threshold), POPOTrackingRecorder()
 
 
 def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
@@ -285,9 +328,72 @@ def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
     return sqlite_recorder
 
 
+def build_feed_projector(
+    settings: Settings, fan_out: FanOut | None = None
+) -> tuple[FeedProjector, FeedProvider]:
+    """The feed projector, fanning out in chunks through ``fan_out`` (by
+    default in this process)."""
+    provider, feed_tracking = build_feed_provider(settings)
+    projector = FeedProjector(
+        provider,
+        feed_tracking,
+        settings.follow_copy_limit,
+        fan_out=fan_out or InProcessFanOut(provider),
+        fan_out_chunk=settings.fan_out_chunk,
+    )
+    return projector, provider
+
+
 def build_chirp(settings: Settings | None = None, project_synchronously: bool = True) -> Chirp:
+    """Chirp for the web and the CLI. With ``CHIRP_PROJECTION=dramatiq`` it
+    projects no feeds itself: each command asks the workers to catch up."""
     settings = settings or Settings.from_env()
     commands = ChirpApplication(env=event_store_env(settings))
-    provider, feed_tracking = build_feed_provider(settings)
-    projector = FeedProjector(provider, feed_tracking, settings.follow_copy_limit)
+    if settings.projection == "dramatiq":
+        from chirp.workers import FeedWorkers, configure_broker
+
+        workers = FeedWorkers(
+            configure_broker(settings.redis_url, f"{settings.redis_namespace}-dramatiq")
+        )
+        projector, _ = build_feed_projector(settings, workers.fan_out)
+        return Chirp(
+            commands,
+            build_catalog(settings),
+            projector,
+            project_synchronously,
+            request_feed_projection=workers.request_projection,
+        )
+    projector, _ = build_feed_projector(settings)
     return Chirp(commands, build_catalog(settings), projector, project_synchronously)
+
+
+def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
+    """A Dramatiq worker process: the feed actors on the Redis broker at
+    ``REDIS_URL``, bound to this process's feed projector. Its catch-ups hold
+    a Redis lock, so one runs at a time across every worker."""
+    import redis
+
+    from chirp.workers import FeedWorkers, configure_broker
+
+    workers = FeedWorkers(
+        configure_broker(settings.redis_url, f"{settings.redis_namespace}-dramatiq")
+    )
+    commands = ChirpApplication(env=event_store_env(settings))
+    projector, provider = build_feed_projector(settings, workers.fan_out)
+    chirp = Chirp(commands, build_catalog(settings), projector, project_synchronously=False)
+    client = redis.Redis.from_url(settings.redis_url)
+    lock_name = f"{settings.redis_namespace}:project-feeds-lock"
+
+    def lock() -> AbstractContextManager[Any]:
+        # The timeout frees the lock of a worker that died holding it.
+        held: AbstractContextManager[Any] = client.lock(
+            lock_name, timeout=600, blocking_timeout=600
+        )
+        return held
+
+    def catch_up() -> None:
+        chirp.catalog_follower.catch_up()
+        chirp.feed_follower.catch_up()
+
+    workers.bind(provider, catch_up, lock)
+    return workers, chirp

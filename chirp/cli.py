@@ -1,4 +1,5 @@
-"""The ``chirp`` command: replay feeds, load a workload file, run a short demo.
+"""The ``chirp`` command: replay feeds, load a workload file, run a short demo,
+run the feed workers (Dramatiq, ``CHIRP_PROJECTION=dramatiq``).
 
 Bad input ends with a one-line message on stderr and exit status 2, never a
 traceback.
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from tqdm import tqdm
 from adapters.inmemory.feeds import InMemoryFeedProvider
 from application.replay import count_events, replay_feeds
 from application.workload import WorkloadError, load_workload
-from chirp.bootstrap import ConfigurationError, Settings, build_chirp
+from chirp.bootstrap import ConfigurationError, Settings, build_chirp, build_workers
 from domain.errors import DomainError
 
 
@@ -86,6 +89,27 @@ def command_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def command_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run Dramatiq worker threads for the feed actors until SIGINT/SIGTERM.
+    Start as many of these processes as needed; they share the Redis queues."""
+    from dramatiq import Worker
+
+    workers, chirp = build_workers(settings)
+    worker = Worker(workers.broker, worker_threads=args.threads)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    worker.start()
+    try:
+        workers.request_projection()  # whatever was written while no worker ran
+        print(f"chirp worker: {args.threads} threads on queue {workers.queue_name}", flush=True)
+        stopping.wait()
+    finally:
+        worker.stop()
+        chirp.close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="chirp", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -99,6 +123,11 @@ def parser() -> argparse.ArgumentParser:
     load.set_defaults(run=command_load)
     demo = commands.add_parser("demo", help="seed a tiny network and print its feeds")
     demo.set_defaults(run=command_demo)
+    worker = commands.add_parser(
+        "worker", help="run Dramatiq workers projecting the feeds (Redis broker at REDIS_URL)"
+    )
+    worker.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    worker.set_defaults(run=command_worker)
     return root
 
 

@@ -17,6 +17,20 @@ way stays. An entry goes when its last path goes.
 
 Reads and writes are logarithmic in the feed size (``SortedList`` of keys,
 dict indexes); fan-out and removal cost one step per copy touched.
+
+Hybrid fan-out: a feed with more than ``celebrity_threshold`` followers when
+it fans out becomes *hybrid*, and stays so: its pending log must be kept for
+the followers that have not applied it anyway, and an account hovering around
+the threshold would otherwise switch back and forth.
+A hybrid feed's fan-out appends ``(activity, ownership epoch)`` to its
+*pending log* instead of touching any follower: constant work per post. Each
+follower keeps a cursor in the log of every hybrid feed it follows (set to the
+log's end when it follows) and applies the entries past it, the copies
+fan-out would have made, before anything reads or changes that follower
+(:meth:`InMemoryFeedProvider._settle`). An entry whose activity the feed has
+since stopped owning (the epoch changed) is skipped, exactly as the eager copy
+would have been dropped. So every read is the same with or without a
+threshold; the model test runs with a threshold of 1 to prove it.
 """
 
 from __future__ import annotations
@@ -32,6 +46,7 @@ from typing import NamedTuple, TypeVar
 from sortedcontainers import SortedList
 
 from application.feeds import (
+    DEFAULT_CELEBRITY_THRESHOLD,
     DEFAULT_COPY_LIMIT,
     DEFAULT_READ_LIMIT,
     MAX_ADD_TO_MANY,
@@ -44,6 +59,7 @@ from application.feeds import (
     activity_id,
     activity_sort_key,
     check_copy_limit,
+    check_fan_out_chunk,
     check_page,
     check_read_limit,
 )
@@ -88,9 +104,18 @@ def _is_own(paths: set[Path]) -> bool:
 
 
 class InMemoryFeedProvider(FeedProvider):
-    """Feeds held in process memory; thread-safe, lost on exit."""
+    """Feeds held in process memory; thread-safe, lost on exit.
 
-    def __init__(self) -> None:
+    ``celebrity_threshold``: a feed with more followers than this is fanned
+    out at read time (see the module docstring); None never does.
+    """
+
+    supports_chunked_fan_out = True
+
+    def __init__(self, celebrity_threshold: int | None = DEFAULT_CELEBRITY_THRESHOLD) -> None:
+        if celebrity_threshold is not None and celebrity_threshold < 0:
+            raise ValueError(f"celebrity_threshold must not be negative, not {celebrity_threshold}")
+        self.celebrity_threshold = celebrity_threshold
         self._lock = threading.RLock()
         self._records: dict[str, _Record] = {}
         self._ids_by_foreign_id: dict[str, set[str]] = {}
@@ -105,14 +130,49 @@ class InMemoryFeedProvider(FeedProvider):
         # Dicts keep insertion order: the most recent follow is last.
         self._followers: dict[FeedId, dict[FeedId, None]] = {}
         self._following: dict[FeedId, dict[FeedId, None]] = {}
+        # Hybrid feeds -> their pending log of (activity id, ownership epoch).
+        self._pending: dict[FeedId, list[tuple[str, int]]] = {}
+        # (follower, hybrid feed) -> how much of that feed's log it has applied.
+        self._cursors: dict[tuple[FeedId, FeedId], int] = {}
+        # (feed, activity id) -> bumped each time the feed starts owning it.
+        self._epochs: dict[tuple[FeedId, str], int] = {}
 
     # -- writes ---------------------------------------------------------------
 
     def add_activity(self, feed: FeedId, activity: Activity) -> str:
+        return self._add_activity(feed, activity, fan_out=True)
+
+    def store_activity(self, feed: FeedId, activity: Activity) -> str:
+        return self._add_activity(feed, activity, fan_out=False)
+
+    def copy_to_followers(
+        self, feed: FeedId, activity_id: str, followers: Sequence[FeedId]
+    ) -> None:
+        check_fan_out_chunk(followers)
+        with self._lock:
+            paths = self._entries.get(feed, {}).get(activity_id)
+            if paths is None or not _is_own(paths):
+                return
+            path = Path(PathKind.FOLLOW, feed)
+            following_feed = self._followers.get(feed, {})
+            for follower in followers:
+                if follower in following_feed:
+                    self._settle(follower)
+                    self._add_path(follower, activity_id, path)
+
+    def fans_out_on_read(self, feed: FeedId) -> bool:
+        with self._lock:
+            return feed in self._pending
+
+    def _add_activity(self, feed: FeedId, activity: Activity, fan_out: bool) -> str:
         with self._lock:
             aid = self._store(activity)
             self._add_path(feed, aid, DIRECT)
-            self._fan_out(feed, aid)
+            if fan_out:
+                self._fan_out(feed, aid)
+            elif self._is_celebrity(feed):
+                # Chunks would not be sent for it: its followers read it lazily.
+                self._fan_out(feed, aid)
             for target in activity.to:
                 if target == feed:
                     continue
@@ -122,6 +182,7 @@ class InMemoryFeedProvider(FeedProvider):
 
     def remove_activity(self, feed: FeedId, foreign_id: str) -> None:
         with self._lock:
+            self._settle(feed)
             held = self._entries.get(feed, {})
             for aid in [a for a in self._ids_by_foreign_id.get(foreign_id, ()) if a in held]:
                 for path in list(held.get(aid, ())):
@@ -173,6 +234,7 @@ class InMemoryFeedProvider(FeedProvider):
         check_read_limit(limit)
         cursor = None if id_lt is None else activity_sort_key(id_lt)
         with self._lock:
+            self._settle(feed)
             keys = self._timeline.get(feed)
             if keys is None:
                 return []
@@ -234,16 +296,49 @@ class InMemoryFeedProvider(FeedProvider):
             origin=_origin(paths),
         )
 
+    def _is_celebrity(self, feed: FeedId) -> bool:
+        if feed in self._pending:
+            return True
+        threshold = self.celebrity_threshold
+        if threshold is None or len(self._followers.get(feed, {})) <= threshold:
+            return False
+        self._pending[feed] = []
+        return True
+
     def _fan_out(self, feed: FeedId, aid: str) -> None:
+        if self._is_celebrity(feed):
+            self._pending[feed].append((aid, self._epochs[(feed, aid)]))
+            return
         for follower in self._followers.get(feed, {}):
             self._add_path(follower, aid, Path(PathKind.FOLLOW, feed))
+
+    def _settle(self, follower: FeedId) -> None:
+        """Apply the fan-outs of the hybrid feeds ``follower`` follows that it
+        has not seen yet, as eager fan-out would have applied them."""
+        for feed in list(self._following.get(follower, {})):
+            log = self._pending.get(feed)
+            if log is None:
+                continue
+            edge = (follower, feed)
+            cursor = self._cursors.get(edge, 0)
+            if cursor == len(log):
+                continue
+            self._cursors[edge] = len(log)
+            path = Path(PathKind.FOLLOW, feed)
+            for aid, epoch in log[cursor:]:
+                if self._epochs.get((feed, aid)) == epoch and aid in self._records:
+                    self._add_path(follower, aid, path)
 
     def _follow(self, source: FeedId, target: FeedId, copy_limit: int) -> None:
         following = self._following.setdefault(source, {})
         if target in following:
             return
+        self._settle(source)
         following[target] = None
         self._followers.setdefault(target, {})[source] = None
+        log = self._pending.get(target)
+        if log is not None:
+            self._cursors[(source, target)] = len(log)
         own = self._own.get(target)
         if own is None or copy_limit == 0:
             return
@@ -258,6 +353,8 @@ class InMemoryFeedProvider(FeedProvider):
         following = self._following.get(source)
         if following is None or target not in following:
             return
+        self._settle(source)
+        self._cursors.pop((source, target), None)
         del following[target]
         if not following:
             del self._following[source]
@@ -289,6 +386,8 @@ class InMemoryFeedProvider(FeedProvider):
                 self._followed_ids.setdefault((feed, path.source), set()).add(aid)
         if not was_own and _is_own(paths):
             self._own.setdefault(feed, SortedList()).add(record.key)
+            epoch_key = (feed, aid)
+            self._epochs[epoch_key] = self._epochs.get(epoch_key, 0) + 1
 
     def _drop_path(self, feed: FeedId, aid: str, path: Path) -> None:
         held = self._entries.get(feed)

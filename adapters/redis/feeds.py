@@ -49,7 +49,8 @@ Per feed F = ``group:id``, all in F's slot (tag ``{group:id}``):
                               score = time in microseconds since 1970
 ``P:{F}:om``          hash    member -> ``direct|since|fans|to-sources|to-targets``
 ``P:{F}:st``          hash    ``c`` clock, ``h`` horizon, ``e`` clock of the last
-                              window change, ``m`` highest split (see ``late``)
+                              window change, ``m`` highest split (see ``late``),
+                              ``hy`` set once F is hybrid
 ``P:{F}:tl``          zset    the window cache (capped groups only)
 ``P:{F}:flw``         zset    followers, score = F's clock at follow
 ``P:{F}:fng``         zset    feeds F follows, score = F's clock at follow
@@ -68,7 +69,8 @@ Per activity (tag ``{<32 hex digits>}``): ``P:a:{hex}`` hash with ``a`` actor,
 ``v`` verb, ``b`` object, ``f`` foreign id, ``t`` ISO time, ``x:<name>`` extra
 fields and ``o:<feed>`` for each feed that owns it (a superset is harmless:
 it only makes removals more cautious). Per foreign id: ``P:f:{sha1}`` set of
-the hex ids with that foreign id.
+the hex ids with that foreign id. ``P:hybrid``: the set of hybrid feeds (see
+below).
 
 Every script touches the keys of one feed or one activity only, so each runs
 in one slot. A fan-out touches one timeline per follower, in as many slots:
@@ -78,6 +80,31 @@ the timelines would need them co-located by tag, which would pin a user's
 followers to a single shard. Scripts are loaded once and run with
 ``EVALSHA`` in the pipelines (redis-py's ``Script`` objects would add a
 ``SCRIPT EXISTS`` round trip to each pipeline); ``NOSCRIPT`` reloads them.
+
+Chunked and hybrid fan-out
+--------------------------
+Delivery to followers is decided on the followed feed's side (its fan-out
+times against each follower's windows); a fan-out's per-follower work is only
+the cache writes. ``store_activity`` therefore does everything ``add_activity``
+does but those writes, and ``copy_to_followers`` makes them for one chunk
+(``cache_add`` checks the follow is still there; the activity must still be
+owned by the feed). A chunk that runs after an unfollow *and* a re-follow of
+the same edge may cache an entry the merge would not deliver; the projector
+sends chunks at once, so that needs a worker backlog longer than the two
+events.
+
+With ``celebrity_threshold`` set, a feed with more followers than that at a
+fan-out becomes *hybrid* for good (``hy`` in its ``st`` hash, and its name in
+the set ``P:hybrid``): its fan-outs write no follower's cache, so a post costs
+the same few commands whatever the number of followers. Reading a capped feed
+then asks ``P:hybrid`` first (+1 round trip), and the read script reports
+which hybrid feeds it has windows from; their deliveries are merged into the
+page with the ``candidates`` script, so a timeline reads the same with or
+without the threshold (the contract and the model test run with thresholds 0
+and 1). Staying hybrid avoids re-caching a large audience when an account
+drifts back under the threshold; crossing back would be correct too. Setting
+the threshold back to None once feeds went hybrid is not supported: reads
+would stop merging them (rebuild the feeds with a replay instead).
 
 Round trips (measured): ``add_activity`` 2 whatever the number of followers
 (record, ownership and fan-out scripts; then the capped followers' caches),
@@ -144,6 +171,7 @@ from application.feeds import (
     activity_id,
     activity_sort_key,
     check_copy_limit,
+    check_fan_out_chunk,
     check_page,
     check_read_limit,
 )
@@ -384,7 +412,8 @@ if kind == 'd' then
 elseif not contains(meta.tosrc, src) then
   meta.tosrc[#meta.tosrc + 1] = src
 end
-for i = 7, #ARGV do
+local thr = tonumber(ARGV[7])
+for i = 8, #ARGV do
   if not contains(meta.tos, ARGV[i]) then meta.tos[#meta.tos + 1] = ARGV[i] end
 end
 if not fan then
@@ -399,6 +428,12 @@ if n > 0 and meta.fans[n] > e then meta.fans[n] = c else meta.fans[n + 1] = c en
 local mcm = redis.call('HGET', st, 'm')
 if mcm and tonumber(s_str) < tonumber(mcm) then redis.call('ZADD', late, s_str, m) end
 meta_put(om, m, meta)
+-- A hybrid feed (past the threshold once, for good) has its deliveries read
+-- by a merge, not cached: 'h' says so (a follower name always has a colon).
+if thr >= 0 and (redis.call('HGET', st, 'hy') or redis.call('ZCARD', flw) > thr) then
+  redis.call('HSET', st, 'hy', '1')
+  return {'h'}
+end
 return redis.call('ZRANGE', flw, 0, -1)
 """
 
@@ -606,7 +641,12 @@ local function metas(list)
   for i = 1, #list, 2 do out[#out + 1] = redis.call('HGET', om, list[i]) or '' end
   return out
 end
-return {cached, owned, metas(cached), metas(owned), srcs, h or ''}
+-- ARGV[6..]: the hybrid feeds; those this feed has windows from are merged.
+local hyb = {}
+for i = 6, #ARGV do
+  if redis.call('SISMEMBER', src, ARGV[i]) == 1 then hyb[#hyb + 1] = ARGV[i] end
+end
+return {cached, owned, metas(cached), metas(owned), srcs, h or '', hyb}
 """
 
 # KEYS own om win exc late. ARGV follower k has-bound bound-score bound-member.
@@ -808,6 +848,8 @@ class RedisFeedProvider(FeedProvider):
     older pages are merged from the feeds they follow. ``configure_listpack``
     raises ``zset-max-listpack-entries`` to the cap if the server allows it.
     ``pipeline_chunk`` bounds the commands sent in one round trip.
+    ``celebrity_threshold``: a feed with more followers is fanned out at read
+    time (None, the default here, never; the wiring passes 10,000).
     """
 
     def __init__(
@@ -819,6 +861,7 @@ class RedisFeedProvider(FeedProvider):
         *,
         configure_listpack: bool = True,
         pipeline_chunk: int = DEFAULT_PIPELINE_CHUNK,
+        celebrity_threshold: int | None = None,
     ) -> None:
         if not NAMESPACE.match(namespace):
             raise ValueError(f"namespace {namespace!r} may only contain letters, digits, _ . -")
@@ -833,6 +876,10 @@ class RedisFeedProvider(FeedProvider):
         self.timeline_cap = timeline_cap
         self.capped_groups = frozenset(capped_groups)
         self.pipeline_chunk = pipeline_chunk
+        if celebrity_threshold is not None and celebrity_threshold < 0:
+            raise ValueError(f"celebrity_threshold must not be negative, not {celebrity_threshold}")
+        self.celebrity_threshold = celebrity_threshold
+        self._hybrid_key = f"{namespace}:hybrid"
         self._shas = {
             name: hashlib.sha1((_PRELUDE + body).encode()).hexdigest()
             for name, body in _SCRIPTS.items()
@@ -842,7 +889,40 @@ class RedisFeedProvider(FeedProvider):
 
     # -- writes -----------------------------------------------------------------
 
+    supports_chunked_fan_out = True
+
     def add_activity(self, feed: FeedId, activity: Activity) -> str:
+        return self._add_activity(feed, activity, cache_followers=True)
+
+    def store_activity(self, feed: FeedId, activity: Activity) -> str:
+        # Delivery to followers is derived from the fan-out recorded on the
+        # feed's side; only their window caches are left to the chunks.
+        return self._add_activity(feed, activity, cache_followers=False)
+
+    def copy_to_followers(
+        self, feed: FeedId, activity_id: str, followers: Sequence[FeedId]
+    ) -> None:
+        check_fan_out_chunk(followers)
+        score, member = _key_of(activity_id)
+        capped = [str(f) for f in dict.fromkeys(followers) if self._capped_name(str(f))]
+        if not capped:
+            return
+        source = str(feed)
+        (owned,) = self._one("ZSCORE", _Keys(self.namespace, source).own, member)
+        if owned is None:
+            return
+        batch = _Batch(self)
+        for follower in capped:
+            keys = _Keys(self.namespace, follower)
+            args = [self.timeline_cap, 1, source, member, score]
+            batch.script("cache_add", [keys.fng, keys.st, keys.tl], args)
+        batch.run()
+
+    def fans_out_on_read(self, feed: FeedId) -> bool:
+        (flag,) = self._one("HGET", _Keys(self.namespace, str(feed)).st, "hy")
+        return flag is not None
+
+    def _add_activity(self, feed: FeedId, activity: Activity, cache_followers: bool) -> str:
         aid, (score, member) = self._identify(activity)
         targets = [t for t in dict.fromkeys(activity.to) if t != feed]
         batch = _Batch(self)
@@ -853,13 +933,20 @@ class RedisFeedProvider(FeedProvider):
             fans.append((str(target), call))
         results = batch.run()
         sources_by_follower: dict[str, list[str]] = {}
+        hybrid = [source for source, call in fans if results[call] == [b"h"]]
+        if not cache_followers:
+            fans = fans[1:]
         for source, call in fans:
+            if source in hybrid:
+                continue
             for raw in results[call]:
                 follower = _text(raw)
                 if self._capped_name(follower):
                     sources_by_follower.setdefault(follower, []).append(source)
-        if sources_by_follower:
+        if sources_by_follower or hybrid:
             fan_out = _Batch(self)
+            if hybrid:
+                fan_out.command("SADD", self._hybrid_key, *hybrid)
             for follower, sources in sources_by_follower.items():
                 keys = _Keys(self.namespace, follower)
                 args = [self.timeline_cap, len(sources), *sources, member, score]
@@ -1081,6 +1168,7 @@ class RedisFeedProvider(FeedProvider):
                 to_source,
                 "1" if fan else "0",
                 self._cap_of(str(feed)),
+                -1 if self.celebrity_threshold is None else self.celebrity_threshold,
                 *(str(t) for t in targets),
             ],
         )
@@ -1180,16 +1268,30 @@ class RedisFeedProvider(FeedProvider):
         keys = _Keys(self.namespace, name)
         cap = self._cap_of(name)
         bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
+        hybrids: list[str] = []
+        if self.celebrity_threshold is not None and cap > 0:
+            (members,) = self._one("SMEMBERS", self._hybrid_key)
+            hybrids = sorted(_text(m) for m in members)
         (result,) = self._execute(
             [
                 _Call(
                     "read",
-                    (keys.own, keys.om, keys.st, keys.tl, keys.src, cap, limit, *bound_args),
+                    (
+                        keys.own,
+                        keys.om,
+                        keys.st,
+                        keys.tl,
+                        keys.src,
+                        cap,
+                        limit,
+                        *bound_args,
+                        *hybrids,
+                    ),
                     5,
                 )
             ]
         )
-        cached_flat, owned_flat, cached_meta, owned_meta, srcs, horizon = result
+        cached_flat, owned_flat, cached_meta, owned_meta, srcs, horizon, hybrid_srcs = result
         entries = [
             _Entry(key, bytes(meta), exact=False)
             for key, meta in zip(_pairs(cached_flat), cached_meta, strict=True)
@@ -1198,6 +1300,10 @@ class RedisFeedProvider(FeedProvider):
         merge = need > 0 and (cap == 0 or horizon != b"")
         if merge:
             entries += self._merge(name, need, bound, horizon, _pairs(owned_flat), owned_meta, srcs)
+        if hybrid_srcs:
+            entries = self._merge_hybrid(
+                name, limit, bound, entries, sorted(_text(h) for h in hybrid_srcs)
+            )
         if not entries:
             return [], 0, None
         records = self._execute(
@@ -1246,6 +1352,35 @@ class RedisFeedProvider(FeedProvider):
                     merged.setdefault(key[1], _Entry(key)).sources.add(source)
         newest = sorted(merged.values(), key=lambda e: e.key, reverse=True)
         return newest[:need]
+
+    def _merge_hybrid(
+        self, name: str, limit: int, bound: Key | None, entries: list[_Entry], hybrids: list[str]
+    ) -> list[_Entry]:
+        """Add what the hybrid feeds ``hybrids`` deliver to ``name`` (their
+        fan-outs skip its cache) to the page ``entries``; the ``limit`` newest.
+
+        The page is exact: above the horizon the cache holds everything but
+        these deliveries, the newest ``limit`` of which each feed returns, and
+        below it ``entries`` already come from the full merge."""
+        by_member = {entry.key[1]: entry for entry in entries}
+        bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
+        batch = _Batch(self)
+        for source in hybrids:
+            s_keys = _Keys(self.namespace, source)
+            batch.script(
+                "candidates",
+                [s_keys.own, s_keys.om, s_keys.win, s_keys.exc, s_keys.late],
+                [name, limit, *bound_args],
+            )
+        for source, found in zip(hybrids, batch.run(), strict=True):
+            for key in _pairs(found):
+                entry = by_member.get(key[1])
+                if entry is None:
+                    entry = by_member[key[1]] = _Entry(key)
+                if entry.exact:  # a cached entry's sources are resolved later
+                    entry.sources.add(source)
+        newest = sorted(by_member.values(), key=lambda e: e.key, reverse=True)
+        return newest[:limit]
 
     def _resolve_origins(
         self, name: str, entries: list[_Entry], records: list[dict[bytes, bytes]]

@@ -855,6 +855,89 @@ class FeedProviderContract:
         assert len(self.ids(provider, author)) == 40
         assert self.ids(provider, reader) == self.ids(provider, author)
 
+    # -- chunked fan-out (providers with supports_chunked_fan_out) --------------
+
+    def chunked_provider(self) -> FeedProvider:
+        provider = self.make_provider()
+        if not provider.supports_chunked_fan_out:
+            pytest.skip(f"{type(provider).__name__} fans out on its own")
+        return provider
+
+    def test_store_then_copy_in_chunks_reads_as_add_activity(self) -> None:
+        provider = self.chunked_provider()
+        eager, chunked = self.feed(), self.feed()
+        tag = self.feed("hashtag")
+        tag_reader = self.feed("timeline")
+        provider.follow(tag_reader, tag)
+        readers = {feed: [self.feed("timeline") for _ in range(5)] for feed in (eager, chunked)}
+        for feed, followers in readers.items():
+            for reader in followers:
+                provider.follow(reader, feed)
+        earlier = self.activity(0)
+        provider.add_activity(eager, earlier)
+        provider.add_activity(chunked, earlier)
+        eager_id = provider.add_activity(eager, self.activity(1, to=(tag,)))
+        stored = self.activity(1, to=(tag,))
+        aid = provider.store_activity(chunked, stored)
+        assert set(self.ids(provider, tag_reader)) == {aid, eager_id}
+        followers = provider.followers(chunked, limit=10)
+        provider.copy_to_followers(chunked, aid, followers[:2])
+        provider.copy_to_followers(chunked, aid, followers[2:])
+        provider.copy_to_followers(chunked, aid, followers[1:3])  # a retried chunk
+        for eager_reader, chunked_reader in zip(readers[eager], readers[chunked], strict=True):
+            eager_items = self.read_all(provider, eager_reader)
+            chunked_items = self.read_all(provider, chunked_reader)
+            assert [(a.origin, a.time) for a in chunked_items] == [
+                (chunked, stored.time),
+                (chunked, earlier.time),
+            ]
+            assert [(a.time, a.verb) for a in eager_items] == [
+                (a.time, a.verb) for a in chunked_items
+            ]
+
+    def test_copy_to_followers_skips_feeds_that_do_not_follow(self) -> None:
+        provider = self.chunked_provider()
+        author, reader, stranger, left = (
+            self.feed(),
+            self.feed("timeline"),
+            self.feed("timeline"),
+            self.feed("timeline"),
+        )
+        provider.follow(reader, author)
+        provider.follow(left, author)
+        aid = provider.store_activity(author, self.activity())
+        provider.unfollow(left, author)
+        provider.copy_to_followers(author, aid, [reader, stranger, left])
+        assert self.ids(provider, reader) == [aid]
+        assert self.ids(provider, stranger) == []
+        assert self.ids(provider, left) == []
+
+    def test_copy_to_followers_after_removal_adds_nothing(self) -> None:
+        provider = self.chunked_provider()
+        author, reader = self.feed(), self.feed("timeline")
+        provider.follow(reader, author)
+        activity = self.activity()
+        aid = provider.store_activity(author, activity)
+        provider.remove_activity(author, activity.foreign_id)
+        provider.copy_to_followers(author, aid, [reader])
+        assert self.ids(provider, reader) == []
+        assert self.ids(provider, author) == []
+
+    def test_copy_to_followers_refuses_more_than_5000_feeds(self) -> None:
+        provider = self.chunked_provider()
+        author = self.feed()
+        aid = provider.store_activity(author, self.activity())
+        too_many = [FeedId("timeline", f"r{i}") for i in range(MAX_ADD_TO_MANY + 1)]
+        with pytest.raises(FeedInputError):
+            provider.copy_to_followers(author, aid, too_many)
+
+    def test_providers_without_chunked_fan_out_refuse_the_calls(self) -> None:
+        provider = self.make_provider()
+        if provider.supports_chunked_fan_out:
+            pytest.skip("this provider fans out in chunks")
+        with pytest.raises(NotImplementedError):
+            provider.store_activity(self.feed(), self.activity())
+
     # -- model-based property -------------------------------------------------
 
     def test_provider_matches_a_simple_model(self) -> None:

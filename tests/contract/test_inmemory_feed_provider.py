@@ -1,4 +1,6 @@
-"""The feed provider contract, run against the in-memory adapter."""
+"""The feed provider contract, run against the in-memory adapter, with and
+without hybrid fan-out (a threshold of 1 makes nearly every feed with
+followers a celebrity, fanned out at read time: every test must still pass)."""
 
 from __future__ import annotations
 
@@ -10,3 +12,8 @@ from tests.contract.feed_provider_contract import FeedProviderContract
 class TestInMemoryFeedProvider(FeedProviderContract):
     def make_provider(self) -> FeedProvider:
         return InMemoryFeedProvider()
+
+
+class TestInMemoryFeedProviderHybrid(FeedProviderContract):
+    def make_provider(self) -> FeedProvider:
+        return InMemoryFeedProvider(celebrity_threshold=1)

@@ -3,11 +3,14 @@ feeds in Redis: every feed read through the queries must equal the pure model
 after every step, and a replay into a fresh namespace must equal the feeds
 built incrementally.
 
-Two variants: the production cap (800, never reached here, so timelines are
+Several variants: the production cap (800, never reached here, so timelines are
 read from their caches), and a cap of 3 on every group, so nearly every page
 goes past a cache and is merged from the followed feeds: copy limits, unfollows
 and deletions must then come out exactly as the model (and the in-memory
-provider) says. Each run's namespaces are deleted when it ends.
+provider) says; and the production cap with every post of an account with a
+follower fanned out in chunks of one (``store_activity`` then
+``copy_to_followers``); and hybrid fan-out (celebrity thresholds 0 and 1, the
+latter with caps of 3), whose reads must not differ. Each run's namespaces are deleted when it ends.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from hypothesis import HealthCheck, settings
 from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.redis import RedisFeedProvider
 from application.commands import ChirpApplication
+from application.fanout import InProcessFanOut
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.projectors import FeedProjector
 from application.service import Chirp
@@ -39,7 +43,12 @@ def _client() -> redis.Redis:
     return redis.Redis.from_url(require_redis())
 
 
-def machine_for(timeline_cap: int, capped_groups: frozenset[str]) -> type:
+def machine_for(
+    timeline_cap: int,
+    capped_groups: frozenset[str],
+    fan_out_chunk: int | None = None,
+    celebrity_threshold: int | None = None,
+) -> type:
     created: list[RedisFeedProvider] = []
 
     def provider() -> RedisFeedProvider:
@@ -48,13 +57,24 @@ def machine_for(timeline_cap: int, capped_groups: frozenset[str]) -> type:
             namespace=f"model-{uuid.uuid4().hex}",
             timeline_cap=timeline_cap,
             capped_groups=capped_groups,
+            celebrity_threshold=celebrity_threshold,
         )
         created.append(made)
         return made
 
     def build() -> Chirp:
         commands = ChirpApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        projector = FeedProjector(provider(), POPOTrackingRecorder(), COPY_LIMIT)
+        feeds = provider()
+        if fan_out_chunk is None:
+            projector = FeedProjector(feeds, POPOTrackingRecorder(), COPY_LIMIT)
+        else:
+            projector = FeedProjector(
+                feeds,
+                POPOTrackingRecorder(),
+                COPY_LIMIT,
+                fan_out=InProcessFanOut(feeds),
+                fan_out_chunk=fan_out_chunk,
+            )
         return Chirp(commands, InMemoryCatalog(), projector)
 
     base: type = make_machine(build, provider)
@@ -83,6 +103,11 @@ class _NeedsRedis:
 
 ProductionCapMachine = machine_for(800, frozenset({TIMELINE}))
 LowCapMachine = machine_for(LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}))
+ChunkedMachine = machine_for(800, frozenset({TIMELINE}), fan_out_chunk=1)
+HybridMachine = machine_for(800, frozenset({TIMELINE}), celebrity_threshold=0)
+HybridLowCapMachine = machine_for(
+    LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), celebrity_threshold=1
+)
 
 
 class TestRedisChirpFeeds(_NeedsRedis, ProductionCapMachine.TestCase):  # type: ignore[name-defined,misc]
@@ -90,4 +115,16 @@ class TestRedisChirpFeeds(_NeedsRedis, ProductionCapMachine.TestCase):  # type: 
 
 
 class TestRedisChirpFeedsPastTheCap(_NeedsRedis, LowCapMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+class TestRedisChirpFeedsChunked(_NeedsRedis, ChunkedMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+class TestRedisChirpFeedsHybrid(_NeedsRedis, HybridMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+class TestRedisChirpFeedsHybridPastTheCap(_NeedsRedis, HybridLowCapMachine.TestCase):  # type: ignore[name-defined,misc]
     pass

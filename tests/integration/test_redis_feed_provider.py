@@ -79,6 +79,7 @@ class RedisContract(FeedProviderContract):
 
     timeline_cap = 800
     capped_groups = frozenset({"timeline"})
+    celebrity_threshold: int | None = None
 
     @pytest.fixture(autouse=True)
     def _redis(self, redis_client: redis.Redis) -> Iterator[None]:
@@ -94,6 +95,7 @@ class RedisContract(FeedProviderContract):
             namespace=f"test-{uuid.uuid4().hex}",
             timeline_cap=self.timeline_cap,
             capped_groups=self.capped_groups,
+            celebrity_threshold=self.celebrity_threshold,
         )
         self.providers.append(provider)
         return provider
@@ -109,6 +111,23 @@ class TestRedisFeedProviderCappedAtThree(RedisContract):
     property_max_examples = 30
     timeline_cap = 3
     capped_groups = ALL_GROUPS
+
+
+class TestRedisFeedProviderHybrid(RedisContract):
+    """Every feed with a follower fanned out at read time (threshold 1): the
+    same contract, so reads do not depend on the threshold."""
+
+    property_max_examples = 30
+    celebrity_threshold = 0
+
+
+class TestRedisFeedProviderHybridCappedAtThree(RedisContract):
+    """Hybrid feeds and caps of 3: merges of hybrid deliveries meet the horizon."""
+
+    property_max_examples = 30
+    timeline_cap = 3
+    capped_groups = ALL_GROUPS
+    celebrity_threshold = 0
 
 
 # -- what only Redis shows ------------------------------------------------------
@@ -263,6 +282,41 @@ def test_fan_out_to_2000_followers_takes_two_round_trips(
                 pipe.zcard(key(provider, fan, "tl"))
             assert pipe.execute() == [1] * len(fans)
         assert [item.id for item in provider.read(fans[-1])] == [aid]
+    finally:
+        counting.close()
+
+
+def test_a_celebrity_post_costs_a_constant_number_of_writes_and_reads_the_same(
+    make: Callable[..., RedisFeedProvider], redis_url: str
+) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    counting = redis.Redis(connection_pool=pool)
+    try:
+        provider = make(counting, celebrity_threshold=1000)
+        eager = make(counting)
+        author = FeedId("user", "star")
+        fans = [FeedId("timeline", f"fan{n}") for n in range(2000)]
+        for feeds in (provider, eager):
+            feeds.follow_many([Follow(fan, author) for fan in fans], activity_copy_limit=0)
+            feeds.add_activity(fans[0], post(fans[0], 0))
+
+        for number in (1, 2):
+            CountingConnection.reset()
+            eager.add_activity(author, post(author, number))
+            assert CountingConnection.commands >= len(fans)  # a cache write per fan
+            CountingConnection.reset()
+            provider.add_activity(author, post(author, number))
+            assert CountingConnection.sends == 2, CountingConnection.sends
+            assert CountingConnection.commands <= 6, CountingConnection.commands
+        assert provider.fans_out_on_read(author) and not eager.fans_out_on_read(author)
+
+        with counting.pipeline(transaction=False) as pipe:
+            for fan in fans:
+                pipe.zcard(key(provider, fan, "tl"))
+            assert set(pipe.execute()) <= {0, 1}  # only fan0's own post is cached
+        for fan in (fans[0], fans[1], fans[-1]):
+            assert provider.read(fan) == eager.read(fan)
+            assert len(provider.read(fan)) == (3 if fan == fans[0] else 2)
     finally:
         counting.close()
 

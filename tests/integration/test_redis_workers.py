@@ -1,0 +1,157 @@
+"""The feed workers on the real Redis broker and Redis feeds.
+
+Each test uses its own broker namespace, queue and feed namespace on the
+server at ``REDIS_URL``, and deletes them when it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis
+from dramatiq import Worker
+from dramatiq.brokers.redis import RedisBroker
+from eventsourcing.popo import POPOTrackingRecorder
+
+from adapters.inmemory import InMemoryFeedProvider
+from adapters.redis import RedisFeedProvider
+from application.feed_names import timeline_feed, user_feed
+from application.feeds import Activity, Follow
+from application.projectors import FeedProjector
+from chirp.bootstrap import Settings, build_chirp, build_workers
+from chirp.workers import FeedWorkers, configure_broker
+from tests.services import require_redis
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def client() -> redis.Redis:
+    return redis.Redis.from_url(require_redis())
+
+
+def delete_namespace(client: redis.Redis, prefix: str) -> None:
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture
+def namespace(client: redis.Redis) -> Iterator[str]:
+    name = f"workers-{uuid.uuid4().hex}"
+    yield name
+    delete_namespace(client, name)
+
+
+def test_a_post_fans_out_in_chunks_through_real_redis_queues(
+    client: redis.Redis, namespace: str
+) -> None:
+    broker = RedisBroker(url=require_redis(), namespace=f"{namespace}-dramatiq")  # type: ignore[no-untyped-call]
+    provider = RedisFeedProvider(client, namespace=namespace)
+    workers = FeedWorkers(broker, queue_name=f"{namespace}-q", max_retries=3, min_backoff=10)
+    workers.bind(provider, lambda: None)
+    readers = [timeline_feed(f"reader{i}") for i in range(2500)]
+    provider.follow_many([Follow(reader, user_feed("alice")) for reader in readers])
+    activity = Activity(
+        actor="alice", verb="tweet", object="post:1", foreign_id="post:1", time=datetime(2025, 1, 1)
+    )
+    FeedProjector(provider, POPOTrackingRecorder(), fan_out=workers.fan_out).post(
+        user_feed("alice"), activity
+    )
+    assert client.llen(f"{namespace}-dramatiq:{namespace}-q") == 3
+    reference = InMemoryFeedProvider()
+    reference.follow_many([Follow(reader, user_feed("alice")) for reader in readers])
+    reference.add_activity(user_feed("alice"), activity)
+    worker = Worker(broker, worker_timeout=100, worker_threads=3)
+    worker.start()
+    try:
+        broker.join(workers.queue_name, timeout=20_000)
+    finally:
+        worker.stop()
+        broker.close()
+    for reader in (readers[0], readers[1234], readers[-1]):
+        assert provider.read(reader) == reference.read(reader)
+    # Every timeline's cache holds it: the chunks, not a read-time merge, put it there.
+    cached = [f"{namespace}:{{{reader}}}:tl" for reader in readers]
+    pipe = client.pipeline(transaction=False)
+    for key in cached:
+        pipe.zcard(key)
+    assert set(pipe.execute()) == {1}
+
+
+def test_commands_are_projected_by_a_worker_process_sharing_the_event_store(
+    client: redis.Redis, namespace: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        feed_provider="redis",
+        redis_url=require_redis(),
+        redis_namespace=namespace,
+        projection="dramatiq",
+        fan_out_chunk=2,
+    )
+    workers, worker_chirp = build_workers(settings)
+    web = build_chirp(settings)
+    worker = Worker(workers.broker, worker_timeout=100, worker_threads=4)
+    worker.start()
+    try:
+        for name in ("alice", "bob", "carol", "dave", "eve"):
+            web.register(name)
+        for name in ("bob", "carol", "dave", "eve"):
+            web.follow(name, "alice")
+        web.post("alice", "hello from a worker")
+        workers.broker.join(workers.queue_name, timeout=20_000)
+        for name in ("alice", "bob", "carol", "dave", "eve"):
+            assert [item.text for item in web.queries.home_timeline(name).items] == [
+                "hello from a worker"
+            ]
+    finally:
+        worker.stop()
+        web.close()
+        worker_chirp.close()
+        workers.broker.close()
+
+
+def test_configure_broker_sets_the_global_broker() -> None:
+    import dramatiq
+
+    broker = configure_broker(require_redis(), namespace=f"unused-{uuid.uuid4().hex}")
+    try:
+        assert dramatiq.get_broker() is broker
+    finally:
+        broker.close()
+
+
+def test_the_worker_command_runs_until_terminated(namespace: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CHIRP_DATA_DIR": str(tmp_path),
+        "FEED_PROVIDER": "redis",
+        "REDIS_URL": require_redis(),
+        "CHIRP_REDIS_NAMESPACE": namespace,
+        "CHIRP_PROJECTION": "dramatiq",
+    }
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chirp.cli", "worker", "--threads", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "chirp worker: 2 threads" in process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read() if process.stderr else ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
