@@ -261,9 +261,11 @@ def count_holding(client: redis.Redis, namespace: str, feeds: Sequence[str], mem
 REDIS_BENCHMARK_RATE = re.compile(r"([0-9.]+) requests per second")
 
 
-def redis_benchmark_zadd(url: str, prefix: str, requests: int = 1_000_000) -> tuple[float, str]:
+def redis_benchmark_zadd(
+    client: redis.Redis, prefix: str, requests: int = 1_000_000
+) -> tuple[float, str]:
     """Raw ZADD rate of ``redis-benchmark -P 100`` into random keys; the command."""
-    conn = redis.connection.parse_url(url)
+    conn: dict[str, Any] = client.connection_pool.connection_kwargs
     command = [
         "redis-benchmark", "-h", str(conn.get("host", "127.0.0.1")),
         "-p", str(conn.get("port", 6379)), "-P", "100", "-n", str(requests), "-r", "100000",
@@ -397,7 +399,7 @@ def bench_fanout(client: redis.Redis, cfg: Config, namespace: str, zprefix: str)
     log(f"fan-out: {len(followers):,} followers follow {star}")
     setup = follow_star(provider, star, followers)
     log("fan-out: redis-benchmark ZADD (before)")
-    before, command = redis_benchmark_zadd(cfg.redis_url, zprefix + "rb:")
+    before, command = redis_benchmark_zadd(client, zprefix + "rb:")
     py_rate = redis_py_zadd(client, zprefix + "py:")
     posts = []
     for number in range(cfg.fanout_posts):
@@ -409,7 +411,7 @@ def bench_fanout(client: redis.Redis, cfg: Config, namespace: str, zprefix: str)
         full.append(star_post(client, provider, star, followers, number))
         log(f"fan-out: post {number} into full caches: {full[-1].rate:,.0f} entries/s")
     log("fan-out: redis-benchmark ZADD (after)")
-    after, _ = redis_benchmark_zadd(cfg.redis_url, zprefix + "rb:")
+    after, _ = redis_benchmark_zadd(client, zprefix + "rb:")
     provider.clear()
     delete_prefix(client, zprefix)
     return FanoutResult(len(followers), setup, posts, full, before, after, command, py_rate)
@@ -1001,8 +1003,8 @@ class Machine:
     cores: int
     memory_gib: float
     python: str
-    redis: str
-    postgres: str
+    redis_version: str
+    postgres_version: str
 
     @classmethod
     def describe(cls, client: redis.Redis, conn: psycopg.Connection[Any]) -> Machine:
@@ -1024,8 +1026,8 @@ class Machine:
             cores=os.cpu_count() or 0,
             memory_gib=memory,
             python=platform.python_version(),
-            redis=str(client.info("server")["redis_version"]),
-            postgres=str(row[0]).split()[0] if row else "?",
+            redis_version=str(client.info("server")["redis_version"]),
+            postgres_version=str(row[0]).split()[0] if row else "?",
         )
 
 
@@ -1111,8 +1113,9 @@ def render(r: Results, plot: Path) -> str:
         f"    {cfg.command}",
         "",
         f"{r.machine.date}; {r.machine.cores} cores ({r.machine.cpu}), "
-        f"{r.machine.memory_gib:.0f} GiB, Python {r.machine.python}, Redis {r.machine.redis}, "
-        f"PostgreSQL {r.machine.postgres}, all on this machine. The run took "
+        f"{r.machine.memory_gib:.0f} GiB, Python {r.machine.python}, "
+        f"Redis {r.machine.redis_version}, PostgreSQL {r.machine.postgres_version}, "
+        "all on this machine. The run took "
         f"**{minutes:.1f} minutes** ("
         + ", ".join(f"{name} {secs / 60:.1f}" for name, secs in r.phases.items())
         + "). Figures of one table were measured side by side in this run: compare ratios.",
