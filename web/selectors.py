@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from application.catalog import TrendingTag, UserView
 from application.service import Chirp
-from domain.user import username_key
 
 WHO_TO_FOLLOW = 5
 TRENDING = 8
@@ -18,15 +17,16 @@ class Sidebar:
     who_to_follow: list[UserView]
 
 
-def sidebar(chirp: Chirp, viewer: str | None) -> Sidebar:
+def following_of(chirp: Chirp, viewer: str | None) -> set[str]:
+    """Lower-cased usernames the viewer follows (none when logged out)."""
+    return set() if viewer is None else chirp.commands.get_user(viewer).following
+
+
+def sidebar(chirp: Chirp, viewer: str | None, following: set[str] | None = None) -> Sidebar:
+    """Trending tags and who to follow; pass ``following`` when the page has
+    already loaded it, so the viewer is loaded once per request."""
     trending = chirp.queries.trending_hashtags(limit=TRENDING)
-    if viewer is None:
-        return Sidebar(trending, chirp.queries.who_to_follow("", (), WHO_TO_FOLLOW))
-    following = chirp.commands.get_user(viewer).following
-    return Sidebar(trending, chirp.queries.who_to_follow(viewer, following, WHO_TO_FOLLOW))
-
-
-def is_following(chirp: Chirp, viewer: str | None, username: str) -> bool:
-    if viewer is None or username_key(viewer) == username_key(username):
-        return False
-    return chirp.commands.get_user(viewer).follows(username)
+    if following is None:
+        following = following_of(chirp, viewer)
+    suggestions = chirp.queries.who_to_follow(viewer or "", following, WHO_TO_FOLLOW)
+    return Sidebar(trending, suggestions)

@@ -20,7 +20,7 @@ from domain.text import MAX_WEIGHTED_LENGTH, is_valid_length, normalize_hashtag,
 from domain.user import username_key
 from web.forms import PostForm, ProfileForm, SignUpForm
 from web.runtime import get_chirp
-from web.selectors import is_following, sidebar
+from web.selectors import following_of, sidebar
 from web.services import sign_up
 
 USERS_PER_PAGE = 50
@@ -87,12 +87,13 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     chirp = get_chirp()
     viewer = _viewer(request)
     user = chirp.queries.user(username)
+    following = following_of(chirp, viewer)
     context = {
         "profile": user,
         "page": chirp.queries.profile_feed(user.username, cursor=_cursor(request)),
         "is_self": viewer is not None and username_key(viewer) == username_key(user.username),
-        "is_following": is_following(chirp, viewer, user.username),
-        "sidebar": sidebar(chirp, viewer),
+        "is_following": username_key(user.username) in following,
+        "sidebar": sidebar(chirp, viewer, following),
     }
     return render(request, "web/profile.html", context)
 
