@@ -156,7 +156,7 @@ class FeedProjector(Projector):
             provider.add_activity(feed, activity)
             return
         activity_id = provider.store_activity(feed, activity)
-        if provider.fans_out_on_read(feed):
+        if provider.fans_out_on_read(feed):  # this post took it past the threshold
             return
         # Only this projector changes follows, one event at a time, so the
         # pages are a consistent snapshot of the followers at this event.
