@@ -1,10 +1,10 @@
 """The catalog port: the read model that enriches feed items in batch.
 
 Feeds hold references (``tweet:<id>``); the catalog holds what a reader sees
-of each post and user, keyed so a page of 25 items costs one lookup for posts
-and one for their authors. It also keeps two small read models of its own for
-the web front end: hourly hashtag counters (trending) and users ranked by
-followers (who to follow).
+of each post and user, keyed so a page of 25 items costs one lookup for its
+posts and their authors together. It also keeps two small read models of its
+own for the web front end: hourly hashtag counters (trending) and users ranked
+by followers (who to follow).
 
 It is a projection of the event log: every write carries the ``Tracking`` of
 the event it comes from, written in the same transaction as its rows, so the
@@ -48,6 +48,15 @@ class PostView:
     text: str
     posted_at: datetime
     entities: tuple[TextEntity, ...]
+
+
+@dataclass(frozen=True)
+class AuthoredPost:
+    """A live post and its author's current view; ``author`` is None when the
+    catalog does not know the author (not projected yet, say)."""
+
+    post: PostView
+    author: UserView | None
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,13 @@ class Catalog(TrackingRecorder, ABC):
     @abstractmethod
     def posts(self, post_ids: Iterable[UUID]) -> dict[UUID, PostView]:
         """Live posts by id; deleted and unknown ids are absent."""
+
+    @abstractmethod
+    def posts_with_authors(self, post_ids: Iterable[UUID]) -> dict[UUID, AuthoredPost]:
+        """Live posts by id, each with its author's current view (None if the
+        author is unknown), read in one query whatever the number of ids (one
+        per chunk where the database bounds a statement's parameters);
+        deleted and unknown ids are absent."""
 
     @abstractmethod
     def trending_hashtags(self, since: datetime, limit: int = 10) -> list[TrendingTag]:

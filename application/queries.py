@@ -1,8 +1,10 @@
 """The query side: feeds read from the feed provider, enriched from the catalog.
 
-A page costs one feed read, one catalog lookup for its posts and one for their
-authors, whatever its length. A post deleted since it was fanned out is left
-out even before the projector has removed it from every feed.
+A page costs one feed read and one catalog lookup for its posts and their
+authors together, whatever its length; a user's feed looks its owner up in the
+catalog only when the page comes back empty (or cannot be read), and a page of
+notifications looks up the followers it shows. A post deleted since it was
+fanned out is left out even before the projector has removed it from every feed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
 
-from application.catalog import Catalog, PostView, TrendingTag, UserView
+from application.catalog import AuthoredPost, Catalog, TrendingTag, UserView
 from application.feed_names import (
     hashtag_feed,
     mentions_feed,
@@ -31,6 +33,7 @@ from application.feeds import (
     FeedId,
     FeedInputError,
     FeedProvider,
+    FeedProviderError,
     StoredActivity,
 )
 from application.projectors import FOLLOW_VERB
@@ -107,30 +110,26 @@ class FeedQueries:
         self.catalog = catalog
 
     def user(self, username: str) -> UserView:
-        if not is_valid_username(username):  # such a user cannot exist
-            raise UserNotFound(f"there is no user @{username}")
+        _check_username(username)
         found = self.catalog.users([username]).get(username_key(username))
         if found is None:
-            raise UserNotFound(f"there is no user @{username}")
+            raise _user_not_found(username)
         return found
 
     def profile_feed(
         self, username: str, limit: int = DEFAULT_READ_LIMIT, cursor: str | None = None
     ) -> FeedPage:
-        self.user(username)
-        return self._page(user_feed(username), limit, cursor)
+        return self._owned_page(username, user_feed, limit, cursor)
 
     def home_timeline(
         self, username: str, limit: int = DEFAULT_READ_LIMIT, cursor: str | None = None
     ) -> FeedPage:
-        self.user(username)
-        return self._page(timeline_feed(username), limit, cursor)
+        return self._owned_page(username, timeline_feed, limit, cursor)
 
     def mentions(
         self, username: str, limit: int = DEFAULT_READ_LIMIT, cursor: str | None = None
     ) -> FeedPage:
-        self.user(username)
-        return self._page(mentions_feed(username), limit, cursor)
+        return self._owned_page(username, mentions_feed, limit, cursor)
 
     def hashtag(
         self, tag: str, limit: int = DEFAULT_READ_LIMIT, cursor: str | None = None
@@ -144,18 +143,16 @@ class FeedQueries:
         self, username: str, limit: int = DEFAULT_READ_LIMIT, cursor: str | None = None
     ) -> NotificationPage:
         """Posts that mention ``username`` and new followers, newest first."""
-        self.user(username)
-        items, next_cursor = self._read(
-            notifications_feed(username), limit, cursor, self._enrich_notifications
+        items, next_cursor = self._read_owned(
+            username, notifications_feed, limit, cursor, self._enrich_notifications
         )
         return NotificationPage(items, next_cursor)
 
     def post(self, post_id: UUID) -> FeedItem:
-        post = self.catalog.posts([post_id]).get(post_id)
-        if post is None:
+        found = self.catalog.posts_with_authors([post_id]).get(post_id)
+        if found is None:
             raise TweetNotFound(f"there is no post {post_id}")
-        authors = self.catalog.users([post.author])
-        return self._item(post, authors)
+        return _item(found)
 
     def followers(self, username: str, limit: int = 25, offset: int = 0) -> list[UserView]:
         """Users following ``username``, most recent first."""
@@ -200,6 +197,37 @@ class FeedQueries:
         items, next_cursor = self._read(feed, limit, cursor, self._enrich)
         return FeedPage(items, next_cursor)
 
+    def _owned_page(
+        self, username: str, feed: Callable[[str], FeedId], limit: int, cursor: str | None
+    ) -> FeedPage:
+        items, next_cursor = self._read_owned(username, feed, limit, cursor, self._enrich)
+        return FeedPage(items, next_cursor)
+
+    def _read_owned(
+        self,
+        username: str,
+        feed: Callable[[str], FeedId],
+        limit: int,
+        cursor: str | None,
+        enrich: Callable[[list[StoredActivity]], list[tuple[str, T]]],
+    ) -> tuple[list[T], str | None]:
+        """A page of ``username``'s ``feed``. ``UserNotFound`` for an unknown
+        user comes first, before any error of the read, as when the user was
+        looked up before reading; but the catalog is asked only when the page
+        is empty or the read fails."""
+        _check_username(username)
+        try:
+            items, next_cursor = self._read(feed(username), limit, cursor, enrich)
+        except (DomainError, FeedProviderError):
+            # An unknown user is reported before a bad limit or cursor or a feed outage.
+            if username_key(username) not in self.catalog.users([username]):
+                raise _user_not_found(username) from None
+            raise
+        # A feed of an unknown user is always empty, so only an empty page needs the lookup.
+        if not items:
+            self.user(username)
+        return items, next_cursor
+
     def _read(
         self,
         feed: FeedId,
@@ -228,47 +256,63 @@ class FeedQueries:
         page = shown[:limit]
         return [item for _, item in page], encode_cursor(page[-1][0])
 
-    def _item(self, post: PostView, authors: dict[str, UserView]) -> FeedItem:
-        author = authors.get(username_key(post.author))
-        display_name = author.display_name if author else post.author
-        return FeedItem(
-            post.id, Author(post.author, display_name), post.text, post.posted_at, post.entities
-        )
+    def _posts_with_authors(self, post_ids: list[UUID | None]) -> dict[UUID, AuthoredPost]:
+        """The live posts among ``post_ids`` with their authors; no lookup for none."""
+        wanted = [pid for pid in post_ids if pid is not None]
+        return self.catalog.posts_with_authors(wanted) if wanted else {}
 
     def _enrich(self, activities: list[StoredActivity]) -> list[tuple[str, FeedItem]]:
         """Each activity that is a live post, with its activity id."""
         post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        posts = self.catalog.posts(pid for pid in post_ids if pid is not None)
-        authors = self.catalog.users(post.author for post in posts.values())
+        posts = self._posts_with_authors(post_ids)
         items = []
         for activity, post_id in zip(activities, post_ids, strict=True):
-            post = posts.get(post_id) if post_id is not None else None
-            if post is not None:
-                items.append((activity.id, self._item(post, authors)))
+            found = posts.get(post_id) if post_id is not None else None
+            if found is not None:
+                items.append((activity.id, _item(found)))
         return items
 
     def _enrich_notifications(
         self, activities: list[StoredActivity]
     ) -> list[tuple[str, Notification]]:
         post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        posts = self.catalog.posts(pid for pid in post_ids if pid is not None)
-        users = self.catalog.users(
-            [post.author for post in posts.values()]
-            + [a.actor for a, pid in zip(activities, post_ids, strict=True) if pid is None]
-        )
+        posts = self._posts_with_authors(post_ids)
+        follower_names = [
+            a.actor
+            for a, pid in zip(activities, post_ids, strict=True)
+            if pid is None and a.verb == FOLLOW_VERB
+        ]
+        followers = self.catalog.users(follower_names) if follower_names else {}
         items: list[tuple[str, Notification]] = []
         for activity, post_id in zip(activities, post_ids, strict=True):
             if post_id is not None:
-                post = posts.get(post_id)
-                if post is not None:
-                    item = self._item(post, users)
+                found = posts.get(post_id)
+                if found is not None:
+                    item = _item(found)
                     items.append(
-                        (activity.id, Notification("mention", item.author, post.posted_at, item))
+                        (activity.id, Notification("mention", item.author, item.posted_at, item))
                     )
             elif activity.verb == FOLLOW_VERB:
-                follower = users.get(username_key(activity.actor))
+                follower = followers.get(username_key(activity.actor))
                 if follower is not None:
                     author = Author(follower.username, follower.display_name)
                     at = activity.time.replace(tzinfo=UTC)
                     items.append((activity.id, Notification("follow", author, at, None)))
         return items
+
+
+def _check_username(username: str) -> None:
+    if not is_valid_username(username):  # such a user cannot exist
+        raise _user_not_found(username)
+
+
+def _user_not_found(username: str) -> UserNotFound:
+    return UserNotFound(f"there is no user @{username}")
+
+
+def _item(found: AuthoredPost) -> FeedItem:
+    post, author = found.post, found.author
+    display_name = author.display_name if author else post.author
+    return FeedItem(
+        post.id, Author(post.author, display_name), post.text, post.posted_at, post.entities
+    )

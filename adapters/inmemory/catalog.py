@@ -11,7 +11,15 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
-from application.catalog import Catalog, PostView, TrendingTag, UserView, as_utc, hour_bucket
+from application.catalog import (
+    AuthoredPost,
+    Catalog,
+    PostView,
+    TrendingTag,
+    UserView,
+    as_utc,
+    hour_bucket,
+)
 from domain.tweet import hashtags_of
 from domain.user import username_key
 
@@ -92,6 +100,16 @@ class InMemoryCatalog(POPOTrackingRecorder, Catalog):
     def posts(self, post_ids: Iterable[UUID]) -> dict[UUID, PostView]:
         with self._database_lock:
             return {pid: self._posts[pid] for pid in set(post_ids) if pid in self._posts}
+
+    def posts_with_authors(self, post_ids: Iterable[UUID]) -> dict[UUID, AuthoredPost]:
+        with self._database_lock:
+            found: dict[UUID, AuthoredPost] = {}
+            for pid in set(post_ids):
+                post = self._posts.get(pid)
+                if post is not None:
+                    author = self._users.get(username_key(post.author))
+                    found[pid] = AuthoredPost(post, author)
+            return found
 
     def trending_hashtags(self, since: datetime, limit: int = 10) -> list[TrendingTag]:
         if limit <= 0:

@@ -35,7 +35,15 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
-from application.catalog import Catalog, PostView, TrendingTag, UserView, as_utc, hour_bucket
+from application.catalog import (
+    AuthoredPost,
+    Catalog,
+    PostView,
+    TrendingTag,
+    UserView,
+    as_utc,
+    hour_bucket,
+)
 from domain.tweet import TextEntity, hashtags_of
 from domain.user import username_key
 
@@ -217,6 +225,15 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             "SELECT post_id, author, text, posted_at, entities FROM {schema}.{posts} "
             "WHERE post_id = ANY(%s)"
         )
+        # A post and its author, if known: the user columns are NULL when not.
+        self.select_posts_with_authors_statement = statement(
+            "SELECT p.post_id, p.author, p.text, p.posted_at, p.entities, u.username_key, "
+            "u.username, u.display_name, u.bio, u.registered_at, "
+            "u.followers_count, u.following_count, u.posts_count "
+            "FROM {schema}.{posts} p LEFT JOIN {schema}.{users} u "
+            "ON u.username_key = p.author_key "
+            "WHERE p.post_id = ANY(%s)"
+        )
 
     # -- writes: each one transaction with its tracking record ---------------
 
@@ -304,6 +321,19 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             return {}
         rows = self._select(self.select_posts_statement, keys)
         return {row["post_id"]: _post_view(row) for row in rows}
+
+    def posts_with_authors(self, post_ids: Iterable[UUID]) -> dict[UUID, AuthoredPost]:
+        keys = list(set(post_ids))
+        if not keys:
+            return {}
+        found: dict[UUID, AuthoredPost] = {}
+        authors: dict[str, UserView] = {}  # each author's view built once
+        for row in self._select(self.select_posts_with_authors_statement, keys):
+            key = row["username_key"]  # NULL when the author is unknown
+            if key is not None and key not in authors:
+                authors[key] = _user_view(row)
+            found[row["post_id"]] = AuthoredPost(_post_view(row), authors.get(key))
+        return found
 
     # -- ranked reads: each one query over an index, stopping at the limit ---
 

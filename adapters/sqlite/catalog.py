@@ -26,7 +26,15 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from application.catalog import Catalog, PostView, TrendingTag, UserView, as_utc, hour_bucket
+from application.catalog import (
+    AuthoredPost,
+    Catalog,
+    PostView,
+    TrendingTag,
+    UserView,
+    as_utc,
+    hour_bucket,
+)
 from domain.tweet import TextEntity, hashtags_of
 from domain.user import username_key
 
@@ -37,6 +45,13 @@ _USER_COLUMNS = (
     "username, display_name, bio, registered_at, followers_count, following_count, posts_count"
 )
 _POST_COLUMNS = "post_id, author, text, posted_at, entities"
+# A post and its author, if known: the user columns are NULL when not.
+_AUTHORED_POST_SELECT = (
+    "SELECT p.post_id, p.author, p.text, p.posted_at, p.entities, u.username_key, "
+    "u.username, u.display_name, u.bio, u.registered_at, "
+    "u.followers_count, u.following_count, u.posts_count "
+    "FROM catalog_posts p LEFT JOIN catalog_users u ON u.username_key = p.author_key "
+)
 
 
 def _utc_text(moment: datetime) -> str:
@@ -74,6 +89,16 @@ def _user_view(row: Any) -> UserView:
         followers_count=row["followers_count"],
         following_count=row["following_count"],
         posts_count=row["posts_count"],
+    )
+
+
+def _post_view(row: Any) -> PostView:
+    return PostView(
+        id=UUID(row["post_id"]),
+        author=row["author"],
+        text=row["text"],
+        posted_at=_parse_utc(row["posted_at"]),
+        entities=_parse_entities(row["entities"]),
     )
 
 
@@ -267,14 +292,28 @@ class SQLiteCatalog(SQLiteTrackingRecorder, Catalog):
                     chunk,
                 )
                 for row in c.fetchall():
-                    post_id = UUID(row["post_id"])
-                    found[post_id] = PostView(
-                        id=post_id,
-                        author=row["author"],
-                        text=row["text"],
-                        posted_at=_parse_utc(row["posted_at"]),
-                        entities=_parse_entities(row["entities"]),
-                    )
+                    view = _post_view(row)
+                    found[view.id] = view
+        return found
+
+    def posts_with_authors(self, post_ids: Iterable[UUID]) -> dict[UUID, AuthoredPost]:
+        keys = list({str(post_id) for post_id in post_ids})
+        found: dict[UUID, AuthoredPost] = {}
+        if not keys:
+            return found
+        authors: dict[str, UserView] = {}  # each author's view built once
+        with self.datastore.transaction(commit=False) as c:
+            for chunk in _chunks(keys):
+                c.execute(
+                    _AUTHORED_POST_SELECT + f"WHERE p.post_id IN ({_placeholders(len(chunk))})",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    view = _post_view(row)
+                    key = row["username_key"]  # NULL when the author is unknown
+                    if key is not None and key not in authors:
+                        authors[key] = _user_view(row)
+                    found[view.id] = AuthoredPost(view, authors.get(key))
         return found
 
     # -- ranked reads: each one query over an index, stopping at the limit ---

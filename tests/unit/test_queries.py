@@ -6,16 +6,18 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
-from application.catalog import Catalog, PostView, UserView
+from application.catalog import AuthoredPost, Catalog, PostView, UserView
 from application.feed_names import user_feed
-from application.queries import FeedPage, InvalidCursor, InvalidQuery
+from application.feeds import FeedUnavailableError, StoredActivity
+from application.queries import Author, FeedPage, InvalidCursor, InvalidQuery, encode_cursor
 from application.service import Chirp
 from chirp.bootstrap import Settings, build_chirp
-from domain.errors import UserNotFound
+from domain.errors import TweetNotFound, UserNotFound
 from domain.tweet import TextEntity
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -364,22 +366,30 @@ def test_invalid_hashtag(chirp: Chirp, tag: str) -> None:
 
 
 class SpyCatalog:
-    """Records the lookups the queries make, passing them on to the real catalog."""
+    """Records every lookup the queries make, in order, passing each on to the
+    real catalog; any other use of the catalog fails (no such attribute)."""
 
     def __init__(self, inner: Catalog) -> None:
         self.inner = inner
-        self.posts_calls: list[list[UUID]] = []
-        self.users_calls: list[list[str]] = []
+        self.calls: list[tuple[str, list[Any]]] = []
 
     def posts(self, post_ids: Iterable[UUID]) -> dict[UUID, PostView]:
         asked = list(post_ids)
-        self.posts_calls.append(asked)
+        self.calls.append(("posts", asked))
         return self.inner.posts(asked)
 
     def users(self, usernames: Iterable[str]) -> dict[str, UserView]:
         asked = list(usernames)
-        self.users_calls.append(asked)
+        self.calls.append(("users", asked))
         return self.inner.users(asked)
+
+    def posts_with_authors(self, post_ids: Iterable[UUID]) -> dict[UUID, AuthoredPost]:
+        asked = list(post_ids)
+        self.calls.append(("posts_with_authors", asked))
+        return self.inner.posts_with_authors(asked)
+
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.calls]
 
 
 @pytest.fixture
@@ -397,35 +407,198 @@ def spy_on(chirp: Chirp) -> SpyCatalog:
     return spy
 
 
-def test_a_hashtag_page_costs_one_posts_and_one_users_lookup(
-    chirp: Chirp, busy: list[UUID]
-) -> None:
+BUSY_NAMES = {"Alice Liddell", "Bob B.", "Carol"}
+
+
+def test_a_hashtag_page_costs_one_catalog_lookup(chirp: Chirp, busy: list[UUID]) -> None:
     spy = spy_on(chirp)
     page = chirp.queries.hashtag("busy", limit=25)
     assert ids(page) == busy[:4:-1]
-    assert len(spy.posts_calls) == 1
-    assert sorted(spy.posts_calls[0]) == sorted(busy[5:])
-    assert len(spy.users_calls) == 1
-    assert {name.lower() for name in spy.users_calls[0]} == {"alice", "bob", "carol"}
-    assert {item.author.display_name for item in page.items} == {"Alice Liddell", "Bob B.", "Carol"}
+    assert spy.methods() == ["posts_with_authors"]
+    assert sorted(spy.calls[0][1]) == sorted(busy[5:])
+    assert {item.author.display_name for item in page.items} == BUSY_NAMES
 
 
-def test_a_timeline_page_costs_one_posts_lookup_and_one_authors_lookup(
+@pytest.mark.parametrize("read", ["home_timeline", "profile_feed", "mentions"])
+def test_a_page_of_25_of_a_users_feed_costs_one_catalog_lookup(
+    chirp: Chirp, busy: list[UUID], read: str
+) -> None:
+    chirp.post("carol", "hi @bob", at(40))
+    spy = spy_on(chirp)
+    page = getattr(chirp.queries, read)("Bob", limit=25)
+    assert len(page.items) == {"home_timeline": 25, "profile_feed": 10, "mentions": 1}[read]
+    # No lookup of bob himself: a non-empty feed proves he exists.
+    assert spy.methods() == ["posts_with_authors"]
+    assert sorted(spy.calls[0][1]) == sorted(ids(page))
+
+
+def test_a_home_timeline_page_of_25_costs_exactly_one_catalog_call(
     chirp: Chirp, busy: list[UUID]
 ) -> None:
     spy = spy_on(chirp)
     page = chirp.queries.home_timeline("bob", limit=25)
     assert ids(page) == busy[:4:-1]
-    assert len(spy.posts_calls) == 1
-    # One users lookup checks the reader exists, one fetches the page's authors.
-    assert len(spy.users_calls) == 2
-    assert spy.users_calls[0] == ["bob"]
-    assert {name.lower() for name in spy.users_calls[1]} == {"alice", "bob", "carol"}
+    assert page.next_cursor is not None
+    assert len(spy.calls) == 1
+    assert spy.calls[0][0] == "posts_with_authors"
+    assert sorted(spy.calls[0][1]) == sorted(busy[5:])
+    assert {item.author.display_name for item in page.items} == BUSY_NAMES
 
 
 def test_the_next_page_costs_the_same(chirp: Chirp, busy: list[UUID]) -> None:
     first = chirp.queries.hashtag("busy", limit=25)
+    timeline = chirp.queries.home_timeline("bob", limit=25)
     spy = spy_on(chirp)
     rest = chirp.queries.hashtag("busy", limit=25, cursor=first.next_cursor)
     assert ids(rest) == busy[4::-1]
-    assert (len(spy.posts_calls), len(spy.users_calls)) == (1, 1)
+    assert spy.methods() == ["posts_with_authors"]
+    spy.calls.clear()
+    rest = chirp.queries.home_timeline("bob", limit=25, cursor=timeline.next_cursor)
+    assert ids(rest) == busy[4::-1]
+    assert spy.methods() == ["posts_with_authors"]
+
+
+@pytest.mark.parametrize("read", ["home_timeline", "profile_feed", "mentions", "notifications"])
+def test_an_empty_page_of_an_existing_user_costs_the_user_check(
+    chirp: Chirp, busy: list[UUID], read: str
+) -> None:
+    chirp.register("Dave")
+    spy = spy_on(chirp)
+    page = getattr(chirp.queries, read)("DAVE")
+    assert page.items == []
+    assert page.next_cursor is None
+    assert spy.calls == [("users", ["DAVE"])]  # no lookup of posts when there are none
+
+
+def test_a_page_past_the_last_of_an_existing_user_is_empty(chirp: Chirp) -> None:
+    chirp.post("alice", "only post", at(1))
+    first = chirp.queries.profile_feed("alice")
+    cursor = encode_cursor(chirp.provider.read(user_feed("alice"))[0].id)
+    assert first.next_cursor is None
+    spy = spy_on(chirp)
+    assert chirp.queries.profile_feed("alice", cursor=cursor).items == []
+    assert spy.calls == [("users", ["alice"])]
+
+
+UNKNOWN_USER_READS = ["profile_feed", "home_timeline", "mentions", "notifications"]
+
+
+@pytest.mark.parametrize("read", UNKNOWN_USER_READS)
+def test_an_unknown_user_is_not_found_with_or_without_a_cursor(
+    chirp: Chirp, busy: list[UUID], read: str
+) -> None:
+    # A cursor valid for another feed: the unknown user's feed is read, and empty.
+    cursor = chirp.queries.hashtag("busy", limit=5).next_cursor
+    assert cursor is not None
+    spy = spy_on(chirp)
+    for page_cursor in (None, cursor):
+        with pytest.raises(UserNotFound) as caught:
+            getattr(chirp.queries, read)("dave", cursor=page_cursor)
+        assert str(caught.value) == "there is no user @dave"
+    assert spy.calls == [("users", ["dave"])] * 2
+
+
+@pytest.mark.parametrize("read", UNKNOWN_USER_READS)
+def test_an_unknown_user_is_reported_before_a_bad_limit_or_cursor(chirp: Chirp, read: str) -> None:
+    query = getattr(chirp.queries, read)
+    with pytest.raises(UserNotFound, match="no user @dave"):
+        query("dave", limit=0)
+    with pytest.raises(UserNotFound, match="no user @dave"):
+        query("dave", cursor="not a cursor!")
+    with pytest.raises(UserNotFound, match="no user @no body"):
+        query("no body", limit=0)
+    # A known user still gets the error of the read.
+    with pytest.raises(InvalidQuery):
+        query("alice", limit=0)
+    with pytest.raises(InvalidCursor):
+        query("alice", cursor="not a cursor!")
+
+
+@pytest.mark.parametrize("read", UNKNOWN_USER_READS)
+def test_an_unknown_user_is_reported_before_a_feed_outage(
+    chirp: Chirp, monkeypatch: pytest.MonkeyPatch, read: str
+) -> None:
+    def unreachable(*args: object, **kwargs: object) -> list[StoredActivity]:
+        raise FeedUnavailableError("feed service unreachable")
+
+    monkeypatch.setattr(chirp.queries.provider, "read", unreachable)
+    query = getattr(chirp.queries, read)
+    with pytest.raises(UserNotFound, match="no user @dave"):
+        query("dave")
+    with pytest.raises(FeedUnavailableError):
+        query("alice")
+
+
+def test_notifications_show_followers_and_mentions_in_two_lookups(chirp: Chirp) -> None:
+    chirp.follow("alice", "bob")
+    mention = chirp.post("Carol", "hi @bob", at(5))
+    chirp.follow("carol", "bob")
+    spy = spy_on(chirp)
+    page = chirp.queries.notifications("bob")
+    assert [(n.kind, n.actor) for n in page.items] == [  # follows are timed now, after at(5)
+        ("follow", Author("Carol", "Carol")),
+        ("follow", Author("Alice", "Alice Liddell")),
+        ("mention", Author("Carol", "Carol")),
+    ]
+    mentioned = page.items[2].post
+    assert mentioned is not None
+    assert (mentioned.post_id, mentioned.text, page.items[2].at) == (mention, "hi @bob", at(5))
+    assert spy.methods() == ["posts_with_authors", "users"]
+    assert spy.calls[0][1] == [mention]
+    assert sorted(name.lower() for name in spy.calls[1][1]) == ["alice", "carol"]
+
+
+def test_notifications_of_mentions_only_skip_the_followers_lookup(chirp: Chirp) -> None:
+    chirp.post("alice", "hi @bob", at(1))
+    chirp.post("carol", "yo @bob", at(2))
+    spy = spy_on(chirp)
+    page = chirp.queries.notifications("bob")
+    assert [(n.kind, n.actor.display_name) for n in page.items] == [
+        ("mention", "Carol"),
+        ("mention", "Alice Liddell"),
+    ]
+    assert spy.methods() == ["posts_with_authors"]
+
+
+def test_notifications_of_follows_only_skip_the_posts_lookup(chirp: Chirp) -> None:
+    chirp.follow("alice", "bob")
+    spy = spy_on(chirp)
+    [follow] = chirp.queries.notifications("bob").items
+    assert (follow.kind, follow.actor, follow.post) == (
+        "follow",
+        Author("Alice", "Alice Liddell"),
+        None,
+    )
+    assert spy.calls == [("users", ["Alice"])]
+
+
+def test_a_post_costs_one_catalog_lookup(chirp: Chirp) -> None:
+    post_id = chirp.post("alice", "hello", at(1))
+    spy = spy_on(chirp)
+    item = chirp.queries.post(post_id)
+    assert (item.post_id, item.author, item.text) == (
+        post_id,
+        Author("Alice", "Alice Liddell"),
+        "hello",
+    )
+    assert spy.calls == [("posts_with_authors", [post_id])]
+    with pytest.raises(TweetNotFound):
+        chirp.queries.post(uuid4())
+
+
+class AuthorlessCatalog(SpyCatalog):
+    """A catalog that has not projected any author yet."""
+
+    def posts_with_authors(self, post_ids: Iterable[UUID]) -> dict[UUID, AuthoredPost]:
+        found = super().posts_with_authors(post_ids)
+        return {pid: AuthoredPost(each.post, None) for pid, each in found.items()}
+
+
+def test_a_post_whose_author_is_not_in_the_catalog_shows_the_username(chirp: Chirp) -> None:
+    post_id = chirp.post("alice", "hello @bob", at(1))
+    chirp.queries.catalog = AuthorlessCatalog(chirp.queries.catalog)  # type: ignore[assignment]
+    [item] = chirp.queries.profile_feed("alice").items
+    assert (item.post_id, item.author) == (post_id, Author("Alice", "Alice"))
+    [notification] = chirp.queries.notifications("bob").items
+    assert notification.actor == Author("Alice", "Alice")
+    assert chirp.queries.post(post_id).author == Author("Alice", "Alice")
