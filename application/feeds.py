@@ -107,8 +107,9 @@ class Activity:
 class StoredActivity:
     """An activity as read back from a feed: with the provider's id.
 
-    ``id`` is the same in every feed the activity reached. ``origin`` is the
-    feed it was copied from, or None when it was written to this feed directly.
+    ``id`` is the same in every feed the activity reached. GetStream also
+    says which feed a copy came from (``origin``); Chirp never asks, so the
+    port leaves it out and the Redis adapter need not work it out on reads.
     """
 
     id: str
@@ -118,7 +119,6 @@ class StoredActivity:
     foreign_id: str
     time: datetime
     extra: Mapping[str, str] = field(default_factory=dict)
-    origin: FeedId | None = None
 
 
 @dataclass(frozen=True)

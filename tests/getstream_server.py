@@ -805,7 +805,7 @@ def _represent(aid: str, activity: Activity | StoredActivity) -> dict[str, Any]:
 
 
 def _represent_stored(item: StoredActivity) -> dict[str, Any]:
-    return {**_represent(item.id, item), "origin": str(item.origin) if item.origin else None}
+    return _represent(item.id, item)
 
 
 def _now() -> str:

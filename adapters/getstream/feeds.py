@@ -430,7 +430,6 @@ class GetStreamFeedProvider(FeedProvider):
                 for name, value in item.items()
                 if name not in RESERVED_FIELDS and value is not None
             },
-            origin=self._unwire(item.get("origin")),
         )
 
     def _call(

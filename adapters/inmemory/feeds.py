@@ -242,8 +242,7 @@ class InMemoryFeedProvider(FeedProvider):
                 newest_first = keys.irange(reverse=True)
             else:
                 newest_first = keys.irange(maximum=cursor, inclusive=(True, False), reverse=True)
-            held = self._entries[feed]
-            return [self._stored(key[1], held[key[1]]) for key in islice(newest_first, limit)]
+            return [self._stored(key[1]) for key in islice(newest_first, limit)]
 
     def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
         check_page(limit, offset)
@@ -283,7 +282,7 @@ class InMemoryFeedProvider(FeedProvider):
             record.extra = extra
         return aid
 
-    def _stored(self, aid: str, paths: set[Path]) -> StoredActivity:
+    def _stored(self, aid: str) -> StoredActivity:
         record = self._records[aid]
         return StoredActivity(
             id=aid,
@@ -293,7 +292,6 @@ class InMemoryFeedProvider(FeedProvider):
             foreign_id=record.foreign_id,
             time=record.time,
             extra=dict(record.extra),
-            origin=_origin(paths),
         )
 
     def _is_celebrity(self, feed: FeedId) -> bool:
@@ -439,15 +437,6 @@ class InMemoryFeedProvider(FeedProvider):
         for holder in holders:
             self._drop_path(holder, aid, Path(PathKind.TO, source))
             self._drop_path(holder, aid, Path(PathKind.FOLLOW, source))
-
-
-def _origin(paths: set[Path]) -> FeedId | None:
-    """None for a direct write, else the smallest source: any path would do,
-    but the answer must not depend on set iteration order."""
-    sources = [path.source for path in paths if path.source is not None]
-    if len(sources) < len(paths):
-        return None
-    return min(sources)
 
 
 def _discard(index: dict[K, set[V]], key: K, value: V) -> None:

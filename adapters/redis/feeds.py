@@ -50,7 +50,9 @@ Per feed F = ``group:id``, all in F's slot (tag ``{group:id}``):
 ``P:{F}:om``          hash    member -> ``direct|since|fans|to-sources|to-targets``
 ``P:{F}:st``          hash    ``c`` clock, ``h`` horizon, ``e`` clock of the last
                               window change, ``m`` highest split (see ``late``),
-                              ``hy`` set once F is hybrid
+                              ``hy`` set once F is hybrid, ``f:<feed>`` for each
+                              feed F follows (what ``fng`` holds, for fan-outs
+                              to read with the horizon in one ``HMGET``)
 ``P:{F}:tl``          zset    the window cache (capped groups only)
 ``P:{F}:flw``         zset    followers, score = F's clock at follow
 ``P:{F}:fng``         zset    feeds F follows, score = F's clock at follow
@@ -65,21 +67,30 @@ Per feed F = ``group:id``, all in F's slot (tag ``{group:id}``):
                               skip F's undelivered history
 ====================  ======  ===================================================
 
-Per activity (tag ``{<32 hex digits>}``): ``P:a:{hex}`` hash with ``a`` actor,
-``v`` verb, ``b`` object, ``f`` foreign id, ``t`` ISO time, ``x:<name>`` extra
-fields and ``o:<feed>`` for each feed that owns it (a superset is harmless:
-it only makes removals more cautious). Per foreign id: ``P:f:{sha1}`` set of
+Per activity (tag ``{<32 hex digits>}``): ``P:a:{hex}`` string, its data as
+JSON (``a`` actor, ``v`` verb, ``b`` object, ``f`` foreign id, ``t`` ISO
+time, ``x`` extra fields), so a page's records come back in one ``MGET``;
+``P:a:{hex}:o`` set of the feeds that own it (a superset is harmless: it
+only makes removals more cautious). Per foreign id: ``P:f:{sha1}`` set of
 the hex ids with that foreign id. ``P:hybrid``: the set of hybrid feeds (see
 below).
 
-Every script touches the keys of one feed or one activity only, so each runs
-in one slot. A fan-out touches one timeline per follower, in as many slots:
-it is a pipeline of one small script per follower timeline, sent in one round
-trip (redis-py's cluster pipeline splits it per node). One script over all
-the timelines would need them co-located by tag, which would pin a user's
-followers to a single shard. Scripts are loaded once and run with
-``EVALSHA`` in the pipelines (redis-py's ``Script`` objects would add a
-``SCRIPT EXISTS`` round trip to each pipeline); ``NOSCRIPT`` reloads them.
+Every script but ``fan_out`` touches the keys of one feed or one activity
+only, so each runs in one slot. A fan-out writes one timeline per follower:
+``fan_out`` takes the timelines of ``fan_out_batch`` followers (250) in one
+call, and all the calls go in one pipeline. A script's keys must share a
+slot on Redis Cluster, so there the followers are batched per slot instead
+(redis-py's cluster pipeline then splits the calls per node); a single
+server or a replica set has no slots and batches them as they come. Scripts
+are loaded once and run with ``EVALSHA`` in the pipelines (redis-py's
+``Script`` objects would add a ``SCRIPT EXISTS`` round trip to each
+pipeline); ``NOSCRIPT`` reloads them.
+
+A fan-out's cost per follower is what Redis spends in ``fan_out``: one
+``HMGET`` (horizon and follow flag), one ``ZCARD`` and one ``ZADD`` into a
+cache below the cap, about 4 us; into a full 800-entry cache the listpack's
+linear scans (``ZSCORE``, the eviction, ``ZADD``'s insert) make it about
+ten times that (docs/benchmarks.md).
 
 Chunked and hybrid fan-out
 --------------------------
@@ -87,7 +98,7 @@ Delivery to followers is decided on the followed feed's side (its fan-out
 times against each follower's windows); a fan-out's per-follower work is only
 the cache writes. ``store_activity`` therefore does everything ``add_activity``
 does but those writes, and ``copy_to_followers`` makes them for one chunk
-(``cache_add`` checks the follow is still there; the activity must still be
+(``fan_out`` checks the follow is still there; the activity must still be
 owned by the feed). A chunk that runs after an unfollow *and* a re-follow of
 the same edge may cache an entry the merge would not deliver; the projector
 sends chunks at once, so that needs a worker backlog longer than the two
@@ -111,9 +122,9 @@ Round trips (measured): ``add_activity`` 2 whatever the number of followers
 ``add_to_many`` 1, ``follow`` / ``follow_many`` 1 (+1 to copy into capped
 followers), ``unfollow`` 1 (+1 to 3 to clean a capped follower's cache),
 ``remove_activity`` 3, +1 per level of ``to`` hand-offs, ``read`` 2 from a
-cache or an unfollowing feed, 3 past the horizon, +1 when a cached activity
-is owned by several feeds and its ``origin`` must be asked of them. Batches
-are cut every ``pipeline_chunk`` commands (one round trip each).
+cache or a feed that follows nothing (the read script, one ``MGET``), 3 past
+the horizon, +1 with a celebrity threshold (``P:hybrid``). Batches are cut
+every ``pipeline_chunk`` commands (one round trip each).
 
 Memory: a cache entry is 16 bytes of member plus an integer score; with the
 listpack encoding that is about 31 bytes per entry for an 800-entry timeline
@@ -136,15 +147,18 @@ exact integers for times from 1685 to 2255; other times are refused.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import (
     ClusterDownError,
     NoScriptError,
@@ -179,6 +193,9 @@ from application.feeds import (
 NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]+$")
 DEFAULT_TIMELINE_CAP = 800
 DEFAULT_PIPELINE_CHUNK = 5000
+# Followers per fan-out script call: enough to spread the call's cost, few
+# enough that one call holds Redis for milliseconds at most.
+DEFAULT_FAN_OUT_BATCH = 250
 
 _UNIX_EPOCH = datetime(1970, 1, 1)
 # UUID timestamps count 100 ns from 1582-10-15; scores count microseconds from 1970.
@@ -325,24 +342,30 @@ local function raise_horizon(st, tl, s_str)
   redis.call('ZREMRANGEBYSCORE', tl, '-inf', s_str)
 end
 
+-- cache_add for an entry known to score above the horizon.
+local function cache_put(st, tl, m, s_str, s, cap)
+  if redis.call('ZCARD', tl) < cap then
+    redis.call('ZADD', tl, s_str, m)  -- an entry already there stays as it is
+    return
+  end
+  if redis.call('ZSCORE', tl, m) then return end
+  local low = redis.call('ZRANGE', tl, 0, 0, 'WITHSCORES')
+  local ls = tonumber(low[2])
+  if s < ls then
+    raise_horizon(st, tl, s_str)
+    return
+  end
+  -- Evict the lowest score level first, so the set never outgrows the cap
+  -- (and listpack); a new entry on that same level goes with it.
+  raise_horizon(st, tl, low[2])
+  if s > ls then redis.call('ZADD', tl, s_str, m) end
+end
+
 local function cache_add(st, tl, m, s_str, cap)
   local s = tonumber(s_str)
   local h = redis.call('HGET', st, 'h')
   if h and s <= tonumber(h) then return end
-  if redis.call('ZSCORE', tl, m) then return end
-  if redis.call('ZCARD', tl) >= cap then
-    local low = redis.call('ZRANGE', tl, 0, 0, 'WITHSCORES')
-    local ls = tonumber(low[2])
-    if s < ls then
-      raise_horizon(st, tl, s_str)
-      return
-    end
-    -- Evict the lowest score level first, so the set never outgrows the cap
-    -- (and listpack); a new entry on that same level goes with it.
-    raise_horizon(st, tl, low[2])
-    if s <= ls then return end
-  end
-  redis.call('ZADD', tl, s_str, m)
+  cache_put(st, tl, m, s_str, s, cap)
 end
 
 -- Entries of zset key below (us, um) (no bound if us_str is nil) and above
@@ -367,31 +390,6 @@ local function range_below(key, us_str, um, lo_str, n)
     off = off + batch
   end
 end
-"""
-
-# KEYS[1] record. ARGV: n, n data field/value pairs, owner fields.
-_STORE = r"""
-local rec = KEYS[1]
-local n = tonumber(ARGV[1])
-local keep = {}
-for i = 2, 2 * n, 2 do keep[ARGV[i]] = true end
-for _, f in ipairs(redis.call('HKEYS', rec)) do
-  if string.sub(f, 1, 2) ~= 'o:' and not keep[f] then redis.call('HDEL', rec, f) end
-end
-local args = {}
-for i = 2, 2 * n + 1 do args[#args + 1] = ARGV[i] end
-redis.call('HSET', rec, unpack(args))
-args = {}
-for i = 2 * n + 2, #ARGV do
-  args[#args + 1] = ARGV[i]
-  args[#args + 1] = '1'
-  if #args >= 1000 then
-    redis.call('HSET', rec, unpack(args))
-    args = {}
-  end
-end
-if #args > 0 then redis.call('HSET', rec, unpack(args)) end
-return 1
 """
 
 # KEYS own om st flw late tl. ARGV m score kind('d'|'t') to-source fan('1'|'0') cap to-targets...
@@ -435,6 +433,33 @@ if thr >= 0 and (redis.call('HGET', st, 'hy') or redis.call('ZCARD', flw) > thr)
   return {'h'}
 end
 return redis.call('ZRANGE', flw, 0, -1)
+"""
+
+# KEYS the tl key of each follower. ARGV cap member score nsources sources...
+# One fan-out batch: adds the entry to the cache of each follower that still
+# follows one of the sources. A follower's st key shares its tl key's hash
+# tag (so its slot): it is derived here instead of declared, which halves
+# what a fan-out sends; one HMGET reads the horizon and the follow flags.
+_FAN_OUT = r"""
+local cap, m, s_str, nsrc = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+local s = tonumber(s_str)
+local fields = {'h'}
+for j = 5, 4 + nsrc do fields[#fields + 1] = 'f:' .. ARGV[j] end
+local call, sub = redis.call, string.sub
+for i = 1, #KEYS do
+  local tl = KEYS[i]
+  local st = sub(tl, 1, -3) .. 'st'
+  local got = call('HMGET', st, unpack(fields))
+  if not got[1] or s > tonumber(got[1]) then
+    for j = 2, #got do
+      if got[j] then
+        cache_put(st, tl, m, s_str, s, cap)
+        break
+      end
+    end
+  end
+end
+return 1
 """
 
 # KEYS fng st tl. ARGV cap nsources sources... then member, score pairs.
@@ -541,6 +566,7 @@ local fng, src, st = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('ZSCORE', fng, ARGV[1]) then return 0 end
 local c = redis.call('HINCRBY', st, 'c', 1)
 redis.call('ZADD', fng, c, ARGV[1])
+redis.call('HSET', st, 'f:' .. ARGV[1], '1')
 redis.call('SADD', src, ARGV[1])
 return 1
 """
@@ -578,13 +604,14 @@ if want and limit > 0 then return redis.call('ZREVRANGE', own, 0, limit - 1, 'WI
 return {}
 """
 
-# KEYS fng src tl. ARGV target keep capped. Returns nil if not following,
+# KEYS fng src tl st. ARGV target keep capped. Returns nil if not following,
 # else the cached entries (to clean) when dropping history from a cache.
 _UNFOLLOW_T = r"""
-local fng, src, tl = KEYS[1], KEYS[2], KEYS[3]
+local fng, src, tl, st = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local s, keep, capped = ARGV[1], ARGV[2] == '1', ARGV[3] == '1'
 if not redis.call('ZSCORE', fng, s) then return false end
 redis.call('ZREM', fng, s)
+redis.call('HDEL', st, 'f:' .. s)
 if keep then return {} end
 redis.call('SREM', src, s)
 if capped then return redis.call('ZRANGE', tl, 0, -1, 'WITHSCORES') end
@@ -615,11 +642,11 @@ redis.call('HSET', win, t, table.concat(ws, ';'))
 return 1
 """
 
-# KEYS own om st tl src. ARGV cap limit has-bound bound-score bound-member.
-# Returns {cache entries, own entries past the horizon, their metadata (two
-# lists), the feeds to merge from (if a merge is needed), horizon or ''}.
+# KEYS own st tl src. ARGV cap limit has-bound bound-score bound-member.
+# Returns {cache entries, own entries past the horizon, the feeds to merge
+# from (if a merge is needed), horizon or '', hybrid feeds to merge}.
 _READ = r"""
-local own, om, st, tl, src = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local own, st, tl, src = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cap, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local us_str, um = nil, nil
 if ARGV[3] == '1' then us_str, um = ARGV[4], ARGV[5] end
@@ -636,17 +663,12 @@ if need > 0 and (cap == 0 or h) then
   owned = range_below(own, bs, bm, nil, need)
   srcs = redis.call('SMEMBERS', src)
 end
-local function metas(list)
-  local out = {}
-  for i = 1, #list, 2 do out[#out + 1] = redis.call('HGET', om, list[i]) or '' end
-  return out
-end
 -- ARGV[6..]: the hybrid feeds; those this feed has windows from are merged.
 local hyb = {}
 for i = 6, #ARGV do
   if redis.call('SISMEMBER', src, ARGV[i]) == 1 then hyb[#hyb + 1] = ARGV[i] end
 end
-return {cached, owned, metas(cached), metas(owned), srcs, h or '', hyb}
+return {cached, owned, srcs, h or '', hyb}
 """
 
 # KEYS own om win exc late. ARGV follower k has-bound bound-score bound-member.
@@ -692,24 +714,10 @@ end
 return out
 """
 
-# KEYS own om win exc. ARGV follower, member, score pairs: 1 where delivered.
-_DELIVERS = r"""
-local own, om, win, exc = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local t = ARGV[1]
-local raw = redis.call('HGET', win, t)
-local ws = raw and parse_windows(raw) or {}
-local out = {}
-for i = 2, #ARGV, 2 do
-  local ok = #ws > 0 and delivered(om, exc, ARGV[i], tonumber(ARGV[i + 1]), ws, t)
-  out[#out + 1] = ok and 1 or 0
-end
-return out
-"""
-
 _SCRIPTS = {
-    "store": _STORE,
     "own_add": _OWN_ADD,
     "cache_add": _CACHE_ADD,
+    "fan_out": _FAN_OUT,
     "cache_drop": _CACHE_DROP,
     "own_remove": _OWN_REMOVE,
     "drop_to": _DROP_TO,
@@ -720,7 +728,6 @@ _SCRIPTS = {
     "unfollow_s": _UNFOLLOW_S,
     "read": _READ,
     "candidates": _CANDIDATES,
-    "delivers": _DELIVERS,
 }
 
 
@@ -765,30 +772,9 @@ def _error(error: RedisError) -> FeedProviderError:
     return FeedProviderError(f"Redis refused a feed command: {error}")
 
 
-def _owners(fields: Iterable[bytes]) -> set[str]:
-    """The feeds named by a record's ``o:<feed>`` fields."""
-    return {name[2:] for name in map(_text, fields) if name.startswith("o:")}
-
-
-@dataclass
-class _Entry:
-    """An entry of a page being read: where it came from decides its origin."""
-
-    key: Key
-    meta: bytes = b""  # own metadata; empty if not owned by the feed read
-    sources: set[str] = field(default_factory=set)  # feeds known to deliver it
-    exact: bool = True  # False: from the cache, follow sources still unknown
-
-    @property
-    def direct(self) -> bool:
-        return self.meta[:1] == b"1"
-
-    @property
-    def to_sources(self) -> set[str]:
-        if not self.meta:
-            return set()
-        parts = self.meta.split(b"|")
-        return {_text(name) for name in parts[3].split(b",") if name}
+def _owners(names: Iterable[bytes]) -> set[str]:
+    """The feeds in an activity's owners set."""
+    return set(map(_text, names))
 
 
 @dataclass
@@ -805,7 +791,7 @@ class _Batch:
         self._provider = provider
         self.calls: list[_Call] = []
 
-    def script(self, name: str, keys: Sequence[str], args: Iterable[Any] = ()) -> int:
+    def script(self, name: str, keys: Sequence[str | bytes], args: Iterable[Any] = ()) -> int:
         self.calls.append(_Call(name, (*keys, *args), len(keys)))
         return len(self.calls) - 1
 
@@ -847,7 +833,8 @@ class RedisFeedProvider(FeedProvider):
     ``capped_groups`` keep a cache of their newest ``timeline_cap`` entries;
     older pages are merged from the feeds they follow. ``configure_listpack``
     raises ``zset-max-listpack-entries`` to the cap if the server allows it.
-    ``pipeline_chunk`` bounds the commands sent in one round trip.
+    ``pipeline_chunk`` bounds the commands sent in one round trip;
+    ``fan_out_batch`` the followers one fan-out script call writes.
     ``celebrity_threshold``: a feed with more followers is fanned out at read
     time (None, the default here, never; the wiring passes 10,000).
     """
@@ -861,6 +848,7 @@ class RedisFeedProvider(FeedProvider):
         *,
         configure_listpack: bool = True,
         pipeline_chunk: int = DEFAULT_PIPELINE_CHUNK,
+        fan_out_batch: int = DEFAULT_FAN_OUT_BATCH,
         celebrity_threshold: int | None = None,
     ) -> None:
         if not NAMESPACE.match(namespace):
@@ -875,7 +863,12 @@ class RedisFeedProvider(FeedProvider):
         self.namespace = namespace
         self.timeline_cap = timeline_cap
         self.capped_groups = frozenset(capped_groups)
+        self._capped_raw_groups = frozenset(group.encode() for group in capped_groups)
         self.pipeline_chunk = pipeline_chunk
+        if fan_out_batch < 1:
+            raise ValueError(f"fan_out_batch must be at least 1, not {fan_out_batch}")
+        self.fan_out_batch = fan_out_batch
+        self._cluster = isinstance(client, RedisCluster)
         if celebrity_threshold is not None and celebrity_threshold < 0:
             raise ValueError(f"celebrity_threshold must not be negative, not {celebrity_threshold}")
         self.celebrity_threshold = celebrity_threshold
@@ -912,10 +905,7 @@ class RedisFeedProvider(FeedProvider):
         if owned is None:
             return
         batch = _Batch(self)
-        for follower in capped:
-            keys = _Keys(self.namespace, follower)
-            args = [self.timeline_cap, 1, source, member, score]
-            batch.script("cache_add", [keys.fng, keys.st, keys.tl], args)
+        self._queue_fan_out(batch, member, score, {(source,): [f.encode() for f in capped]})
         batch.run()
 
     def fans_out_on_read(self, feed: FeedId) -> bool:
@@ -932,27 +922,60 @@ class RedisFeedProvider(FeedProvider):
             call = self._own_add(batch, target, member, score, "t", str(feed), True, ())
             fans.append((str(target), call))
         results = batch.run()
-        sources_by_follower: dict[str, list[str]] = {}
         hybrid = [source for source, call in fans if results[call] == [b"h"]]
         if not cache_followers:
             fans = fans[1:]
-        for source, call in fans:
-            if source in hybrid:
-                continue
-            for raw in results[call]:
-                follower = _text(raw)
-                if self._capped_name(follower):
-                    sources_by_follower.setdefault(follower, []).append(source)
-        if sources_by_follower or hybrid:
-            fan_out = _Batch(self)
-            if hybrid:
-                fan_out.command("SADD", self._hybrid_key, *hybrid)
-            for follower, sources in sources_by_follower.items():
-                keys = _Keys(self.namespace, follower)
-                args = [self.timeline_cap, len(sources), *sources, member, score]
-                fan_out.script("cache_add", [keys.fng, keys.st, keys.tl], args)
+        fanned = [(source, results[call]) for source, call in fans if source not in hybrid]
+        groups: dict[tuple[str, ...], list[bytes]]
+        if len(fanned) == 1:  # the usual case: one feed's followers
+            source, followers = fanned[0]
+            groups = {(source,): [f for f in followers if self._capped_raw(f)]}
+        else:
+            sources_of: dict[bytes, list[str]] = {}
+            for source, followers in fanned:
+                for follower in followers:
+                    if self._capped_raw(follower):
+                        sources_of.setdefault(follower, []).append(source)
+            groups = {}
+            for follower, sources in sources_of.items():
+                groups.setdefault(tuple(sources), []).append(follower)
+        fan_out = _Batch(self)
+        if hybrid:
+            fan_out.command("SADD", self._hybrid_key, *hybrid)
+        self._queue_fan_out(fan_out, member, score, groups)
+        if fan_out.calls:
             fan_out.run()
         return aid
+
+    def _queue_fan_out(
+        self,
+        batch: _Batch,
+        member: bytes,
+        score: int,
+        groups: dict[tuple[str, ...], list[bytes]],
+    ) -> None:
+        """Cache ``member`` in the timelines of followers (names as bytes)
+        that still follow one of the group's sources: one script call per
+        ``fan_out_batch`` followers. On a cluster a script's keys must share a
+        slot, so there followers are batched per slot."""
+        prefix = f"{self.namespace}:{{".encode()
+        for sources, followers in groups.items():
+            args = [self.timeline_cap, member, score, len(sources), *sources]
+            keys = [prefix + follower + b"}:tl" for follower in followers]
+            for slot_keys in self._by_slot(keys):
+                step = self.fan_out_batch
+                for start in range(0, len(slot_keys), step):
+                    batch.script("fan_out", slot_keys[start : start + step], args)
+
+    def _by_slot(self, keys: list[bytes]) -> list[list[bytes]]:
+        """``keys`` grouped by cluster slot; one group on a single server,
+        which has no slots."""
+        if not self._cluster:
+            return [keys]
+        groups: dict[int, list[bytes]] = {}
+        for key in keys:
+            groups.setdefault(key_slot(key), []).append(key)
+        return list(groups.values())
 
     def add_to_many(self, activity: Activity, feeds: Sequence[FeedId]) -> str:
         if len(feeds) > MAX_ADD_TO_MANY:
@@ -977,7 +1000,7 @@ class RedisFeedProvider(FeedProvider):
         members = [bytes.fromhex(h) for h in hex_ids]
         keys = _Keys(self.namespace, name)
         batch = _Batch(self)
-        owner_calls = [batch.command("HKEYS", self._record_key(h)) for h in hex_ids]
+        owner_calls = [batch.command("SMEMBERS", self._owners_key(h)) for h in hex_ids]
         removed = batch.script(
             "own_remove", [keys.own, keys.om, keys.tl, keys.win, keys.late, keys.exc], members
         )
@@ -1039,12 +1062,12 @@ class RedisFeedProvider(FeedProvider):
                         [h_keys.own, h_keys.st, h_keys.tl, h_keys.src],
                         [member, score, others],
                     )
-            record = self._record_key(member.hex())
+            hex_id = member.hex()
             if others:
-                final.command("HDEL", record, *(f"o:{g}" for g in sorted(gone)))
+                final.command("SREM", self._owners_key(hex_id), *sorted(gone))
             else:
-                final.command("UNLINK", record)
-                final.command("SREM", self._fid_key(foreign_id), member.hex())
+                final.command("UNLINK", self._record_key(hex_id), self._owners_key(hex_id))
+                final.command("SREM", self._fid_key(foreign_id), hex_id)
         if final.calls:
             final.run()
 
@@ -1135,15 +1158,13 @@ class RedisFeedProvider(FeedProvider):
             "b": str(activity.object),
             "f": activity.foreign_id,
             "t": activity.time.isoformat(),
+            "x": {name: str(value) for name, value in activity.extra.items()},
         }
-        data.update({f"x:{name}": str(value) for name, value in activity.extra.items()})
         hex_id = uuid.UUID(aid).hex
-        args: list[Any] = [len(data)]
-        for name, value in data.items():
-            args += [name, value]
-        args += [f"o:{owner}" for owner in owners]
-        # Owners are written before the feeds own it: the list stays a superset.
-        batch.script("store", [self._record_key(hex_id)], args)
+        batch.command("SET", self._record_key(hex_id), json.dumps(data, separators=(",", ":")))
+        # Owners are written before the feeds own it: the set stays a superset.
+        if owners:
+            batch.command("SADD", self._owners_key(hex_id), *(str(owner) for owner in owners))
         batch.command("SADD", self._fid_key(activity.foreign_id), hex_id)
 
     def _own_add(
@@ -1215,7 +1236,9 @@ class RedisFeedProvider(FeedProvider):
             t_keys = _Keys(self.namespace, str(target))
             capped = "1" if self._capped_name(str(source)) else "0"
             mine = batch.script(
-                "unfollow_t", [s_keys.fng, s_keys.src, s_keys.tl], [str(target), keep, capped]
+                "unfollow_t",
+                [s_keys.fng, s_keys.src, s_keys.tl, s_keys.st],
+                [str(target), keep, capped],
             )
             batch.script("unfollow_s", [t_keys.flw, t_keys.st, t_keys.win], [str(source), keep])
             calls.append((source, target, mine))
@@ -1244,7 +1267,7 @@ class RedisFeedProvider(FeedProvider):
         # ...then who else owns them, then drop what no other path may hold.
         lookup = _Batch(self)
         unique = sorted({key[1] for _, _, key in candidates})
-        owner_calls = {m: lookup.command("HKEYS", self._record_key(m.hex())) for m in unique}
+        owner_calls = {m: lookup.command("SMEMBERS", self._owners_key(m.hex())) for m in unique}
         fields = lookup.run()
         drops: dict[FeedId, list[Any]] = {}
         for source, target, (score, member) in candidates:
@@ -1276,46 +1299,39 @@ class RedisFeedProvider(FeedProvider):
             [
                 _Call(
                     "read",
-                    (
-                        keys.own,
-                        keys.om,
-                        keys.st,
-                        keys.tl,
-                        keys.src,
-                        cap,
-                        limit,
-                        *bound_args,
-                        *hybrids,
-                    ),
-                    5,
+                    (keys.own, keys.st, keys.tl, keys.src, cap, limit, *bound_args, *hybrids),
+                    4,
                 )
             ]
         )
-        cached_flat, owned_flat, cached_meta, owned_meta, srcs, horizon, hybrid_srcs = result
-        entries = [
-            _Entry(key, bytes(meta), exact=False)
-            for key, meta in zip(_pairs(cached_flat), cached_meta, strict=True)
-        ]
+        cached_flat, owned_flat, srcs, horizon, hybrid_srcs = result
+        entries = _pairs(cached_flat)
         need = limit - len(entries)
-        merge = need > 0 and (cap == 0 or horizon != b"")
-        if merge:
-            entries += self._merge(name, need, bound, horizon, _pairs(owned_flat), owned_meta, srcs)
+        if need > 0 and (cap == 0 or horizon != b""):
+            entries += self._merge(name, need, bound, horizon, _pairs(owned_flat), srcs)
         if hybrid_srcs:
             entries = self._merge_hybrid(
                 name, limit, bound, entries, sorted(_text(h) for h in hybrid_srcs)
             )
         if not entries:
             return [], 0, None
-        records = self._execute(
-            [_Call(None, ("HGETALL", self._record_key(e.key[1].hex()))) for e in entries]
-        )
-        self._resolve_origins(name, entries, records)
+        records = self._records([member for _, member in entries])
         items = [
-            self._stored(entry, record)
-            for entry, record in zip(entries, records, strict=True)
-            if record
+            self._stored(member, record)
+            for (_, member), record in zip(entries, records, strict=True)
+            if record is not None
         ]
-        return items, len(entries), entries[-1].key
+        return items, len(entries), entries[-1]
+
+    def _records(self, members: list[bytes]) -> list[bytes | None]:
+        """The stored data of each activity (None if gone): one MGET on a
+        single server; on a cluster, where keys of one command share a slot,
+        one GET each in a pipeline."""
+        keys = [self._record_key(member.hex()) for member in members]
+        if self._cluster:
+            return self._execute([_Call(None, ("GET", key)) for key in keys])
+        (found,) = self._one("MGET", *keys)
+        return cast(list[bytes | None], found)
 
     def _merge(
         self,
@@ -1324,14 +1340,11 @@ class RedisFeedProvider(FeedProvider):
         bound: Key | None,
         horizon: bytes,
         owned: list[Key],
-        owned_meta: list[bytes],
         srcs: list[bytes],
-    ) -> list[_Entry]:
+    ) -> list[Key]:
         """The ``need`` newest entries below the horizon (and bound): those
         the feed owns plus, from each feed it has windows from, those delivered."""
-        merged = {
-            key[1]: _Entry(key, bytes(meta)) for key, meta in zip(owned, owned_meta, strict=True)
-        }
+        merged = set(owned)
         upper = bound
         if horizon != b"":
             at_horizon = (_score(horizon), _TOP)
@@ -1347,22 +1360,20 @@ class RedisFeedProvider(FeedProvider):
                     [s_keys.own, s_keys.om, s_keys.win, s_keys.exc, s_keys.late],
                     [name, need, *bound_args],
                 )
-            for source, found in zip(sources, batch.run(), strict=True):
-                for key in _pairs(found):
-                    merged.setdefault(key[1], _Entry(key)).sources.add(source)
-        newest = sorted(merged.values(), key=lambda e: e.key, reverse=True)
-        return newest[:need]
+            for found in batch.run():
+                merged.update(_pairs(found))
+        return sorted(merged, reverse=True)[:need]
 
     def _merge_hybrid(
-        self, name: str, limit: int, bound: Key | None, entries: list[_Entry], hybrids: list[str]
-    ) -> list[_Entry]:
+        self, name: str, limit: int, bound: Key | None, entries: list[Key], hybrids: list[str]
+    ) -> list[Key]:
         """Add what the hybrid feeds ``hybrids`` deliver to ``name`` (their
         fan-outs skip its cache) to the page ``entries``; the ``limit`` newest.
 
         The page is exact: above the horizon the cache holds everything but
         these deliveries, the newest ``limit`` of which each feed returns, and
         below it ``entries`` already come from the full merge."""
-        by_member = {entry.key[1]: entry for entry in entries}
+        merged = set(entries)
         bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
         batch = _Batch(self)
         for source in hybrids:
@@ -1372,65 +1383,21 @@ class RedisFeedProvider(FeedProvider):
                 [s_keys.own, s_keys.om, s_keys.win, s_keys.exc, s_keys.late],
                 [name, limit, *bound_args],
             )
-        for source, found in zip(hybrids, batch.run(), strict=True):
-            for key in _pairs(found):
-                entry = by_member.get(key[1])
-                if entry is None:
-                    entry = by_member[key[1]] = _Entry(key)
-                if entry.exact:  # a cached entry's sources are resolved later
-                    entry.sources.add(source)
-        newest = sorted(by_member.values(), key=lambda e: e.key, reverse=True)
-        return newest[:limit]
+        for found in batch.run():
+            merged.update(_pairs(found))
+        return sorted(merged, reverse=True)[:limit]
 
-    def _resolve_origins(
-        self, name: str, entries: list[_Entry], records: list[dict[bytes, bytes]]
-    ) -> None:
-        """Find the follow sources of cached entries where the origin depends
-        on them: ask the feeds that own the activity whether they deliver it."""
-        asks: dict[str, list[_Entry]] = {}
-        for entry, record in zip(entries, records, strict=True):
-            if entry.exact or entry.direct or not record:
-                continue
-            entry.exact = True
-            owners = _owners(record) - {name}
-            to_sources = entry.to_sources
-            if not to_sources and len(owners) == 1:
-                entry.sources = owners  # held, not owned: the one owner delivers it
-                continue
-            floor = min(map(FeedId.parse, to_sources)) if to_sources else None
-            for owner in owners:
-                if floor is None or FeedId.parse(owner) < floor:
-                    asks.setdefault(owner, []).append(entry)
-        if not asks:
-            return
-        batch = _Batch(self)
-        order = sorted(asks)
-        for owner in order:
-            s_keys = _Keys(self.namespace, owner)
-            args: list[Any] = [name]
-            for entry in asks[owner]:
-                args += [entry.key[1], entry.key[0]]
-            batch.script("delivers", [s_keys.own, s_keys.om, s_keys.win, s_keys.exc], args)
-        for owner, flags in zip(order, batch.run(), strict=True):
-            for entry, flag in zip(asks[owner], flags, strict=True):
-                if int(flag) == 1:
-                    entry.sources.add(owner)
-
-    def _stored(self, entry: _Entry, record: dict[bytes, bytes]) -> StoredActivity:
-        fields = {_text(k): _text(v) for k, v in record.items()}
-        origin: FeedId | None = None
-        if not entry.direct:
-            names = entry.to_sources | entry.sources
-            origin = min(map(FeedId.parse, names)) if names else None
+    @staticmethod
+    def _stored(member: bytes, record: bytes) -> StoredActivity:
+        data = json.loads(record)
         return StoredActivity(
-            id=str(uuid.UUID(bytes=entry.key[1])),
-            actor=fields["a"],
-            verb=fields["v"],
-            object=fields["b"],
-            foreign_id=fields["f"],
-            time=datetime.fromisoformat(fields["t"]),
-            extra={k[2:]: v for k, v in fields.items() if k.startswith("x:")},
-            origin=origin,
+            id=str(uuid.UUID(bytes=member)),
+            actor=data["a"],
+            verb=data["v"],
+            object=data["b"],
+            foreign_id=data["f"],
+            time=datetime.fromisoformat(data["t"]),
+            extra=data["x"],
         )
 
     def _edges(self, key: str, limit: int, offset: int) -> list[FeedId]:
@@ -1443,11 +1410,17 @@ class RedisFeedProvider(FeedProvider):
     def _capped_name(self, feed: str) -> bool:
         return feed.partition(":")[0] in self.capped_groups
 
+    def _capped_raw(self, feed: bytes) -> bool:
+        return feed.partition(b":")[0] in self._capped_raw_groups
+
     def _cap_of(self, feed: str) -> int:
         return self.timeline_cap if self._capped_name(feed) else 0
 
     def _record_key(self, hex_id: str) -> str:
         return f"{self.namespace}:a:{{{hex_id}}}"
+
+    def _owners_key(self, hex_id: str) -> str:
+        return f"{self.namespace}:a:{{{hex_id}}}:o"
 
     def _fid_key(self, foreign_id: str) -> str:
         digest = hashlib.sha1(foreign_id.encode()).hexdigest()
