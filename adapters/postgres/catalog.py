@@ -226,12 +226,15 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             "WHERE post_id = ANY(%s)"
         )
         # A post and its author, if known: the user columns are NULL when not.
+        # LATERAL ... LIMIT 1 keeps the planner on one primary-key probe per
+        # post; a plain join may hash the whole users table instead.
         self.select_posts_with_authors_statement = statement(
             "SELECT p.post_id, p.author, p.text, p.posted_at, p.entities, u.username_key, "
             "u.username, u.display_name, u.bio, u.registered_at, "
             "u.followers_count, u.following_count, u.posts_count "
-            "FROM {schema}.{posts} p LEFT JOIN {schema}.{users} u "
-            "ON u.username_key = p.author_key "
+            "FROM {schema}.{posts} p LEFT JOIN LATERAL ("
+            "SELECT * FROM {schema}.{users} a WHERE a.username_key = p.author_key LIMIT 1"
+            ") u ON true "
             "WHERE p.post_id = ANY(%s)"
         )
 

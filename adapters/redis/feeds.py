@@ -72,8 +72,8 @@ JSON (``a`` actor, ``v`` verb, ``b`` object, ``f`` foreign id, ``t`` ISO
 time, ``x`` extra fields), so a page's records come back in one ``MGET``;
 ``P:a:{hex}:o`` set of the feeds that own it (a superset is harmless: it
 only makes removals more cautious). Per foreign id: ``P:f:{sha1}`` set of
-the hex ids with that foreign id. ``P:hybrid``: the set of hybrid feeds (see
-below).
+the hex ids with that foreign id. ``P:hybrid``: the set of hybrid feeds and
+``P:hybrid:v`` its version (see below).
 
 Every script but ``fan_out`` touches the keys of one feed or one activity
 only, so each runs in one slot. A fan-out writes one timeline per follower:
@@ -107,9 +107,13 @@ events.
 With ``celebrity_threshold`` set, a feed with more followers than that at a
 fan-out becomes *hybrid* for good (``hy`` in its ``st`` hash, and its name in
 the set ``P:hybrid``): its fan-outs write no follower's cache, so a post costs
-the same few commands whatever the number of followers. Reading a capped feed
-then asks ``P:hybrid`` first (+1 round trip), and the read script reports
-which hybrid feeds it has windows from; their deliveries are merged into the
+the same few commands whatever the number of followers. A provider keeps
+the set as last read with its version, ``P:hybrid:v`` (a new random token
+whenever the set grows): a read of a capped feed sends the token's ``GET``
+in the same round trip as its script, given the known hybrid feeds, and
+reads ``P:hybrid`` again (+2 round trips) only when the token changed. The
+read script reports which hybrid feeds it has windows from; their deliveries
+are merged into the
 page with the ``candidates`` script, so a timeline reads the same with or
 without the threshold (the contract and the model test run with thresholds 0
 and 1). Staying hybrid avoids re-caching a large audience when an account
@@ -123,7 +127,7 @@ Round trips (measured): ``add_activity`` 2 whatever the number of followers
 followers), ``unfollow`` 1 (+1 to 3 to clean a capped follower's cache),
 ``remove_activity`` 3, +1 per level of ``to`` hand-offs, ``read`` 2 from a
 cache or a feed that follows nothing (the read script, one ``MGET``), 3 past
-the horizon, +1 with a celebrity threshold (``P:hybrid``). Batches are cut
+the horizon, +1 when the page merges hybrid feeds' posts. Batches are cut
 every ``pipeline_chunk`` commands (one round trip each).
 
 Memory: a cache entry is 16 bytes of member plus an integer score; with the
@@ -873,6 +877,10 @@ class RedisFeedProvider(FeedProvider):
             raise ValueError(f"celebrity_threshold must not be negative, not {celebrity_threshold}")
         self.celebrity_threshold = celebrity_threshold
         self._hybrid_key = f"{namespace}:hybrid"
+        # The hybrid feeds as last read, and the version token they had: a
+        # read sends the token's GET beside its script and refreshes on change.
+        self._hybrid_version_key = f"{namespace}:hybrid:v"
+        self._hybrids: tuple[bytes | None, tuple[str, ...]] = (None, ())
         self._shas = {
             name: hashlib.sha1((_PRELUDE + body).encode()).hexdigest()
             for name, body in _SCRIPTS.items()
@@ -942,6 +950,7 @@ class RedisFeedProvider(FeedProvider):
         fan_out = _Batch(self)
         if hybrid:
             fan_out.command("SADD", self._hybrid_key, *hybrid)
+            fan_out.command("SET", self._hybrid_version_key, uuid.uuid4().hex)
         self._queue_fan_out(fan_out, member, score, groups)
         if fan_out.calls:
             fan_out.run()
@@ -1291,19 +1300,29 @@ class RedisFeedProvider(FeedProvider):
         keys = _Keys(self.namespace, name)
         cap = self._cap_of(name)
         bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
-        hybrids: list[str] = []
-        if self.celebrity_threshold is not None and cap > 0:
-            (members,) = self._one("SMEMBERS", self._hybrid_key)
-            hybrids = sorted(_text(m) for m in members)
-        (result,) = self._execute(
-            [
-                _Call(
-                    "read",
-                    (keys.own, keys.st, keys.tl, keys.src, cap, limit, *bound_args, *hybrids),
-                    4,
+        merges_hybrids = self.celebrity_threshold is not None and cap > 0
+        token, hybrids = self._hybrids if merges_hybrids else (None, ())
+
+        def read_call(hybrids: Sequence[str]) -> _Call:
+            args = (cap, limit, *bound_args, *hybrids)
+            return _Call("read", (keys.own, keys.st, keys.tl, keys.src, *args), 4)
+
+        if merges_hybrids:
+            current, result = self._execute(
+                [_Call(None, ("GET", self._hybrid_version_key)), read_call(hybrids)]
+            )
+            if current != token:  # a feed turned hybrid since: read again with it
+                members, current = self._execute(
+                    [
+                        _Call(None, ("SMEMBERS", self._hybrid_key)),
+                        _Call(None, ("GET", self._hybrid_version_key)),
+                    ]
                 )
-            ]
-        )
+                hybrids = tuple(sorted(_text(m) for m in members))
+                self._hybrids = (current, hybrids)
+                (result,) = self._execute([read_call(hybrids)])
+        else:
+            (result,) = self._execute([read_call(())])
         cached_flat, owned_flat, srcs, horizon, hybrid_srcs = result
         entries = _pairs(cached_flat)
         need = limit - len(entries)

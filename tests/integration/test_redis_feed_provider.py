@@ -327,6 +327,41 @@ def test_a_celebrity_post_costs_a_constant_number_of_writes_and_reads_the_same(
         counting.close()
 
 
+def test_a_reader_learns_of_a_new_hybrid_feed_without_an_extra_round_trip_otherwise(
+    make: Callable[..., RedisFeedProvider], redis_url: str
+) -> None:
+    """Providers sharing a namespace (web processes) keep the hybrid set as
+    last read: a read sends its version beside the read script, and reads
+    the set again only after another provider made a feed hybrid."""
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    counting = redis.Redis(connection_pool=pool)
+    try:
+        writer = make(counting, celebrity_threshold=2)
+        reader = RedisFeedProvider(counting, writer.namespace, celebrity_threshold=2)
+        star, fans = FeedId("user", "star"), [FeedId("timeline", f"f{n}") for n in range(3)]
+        writer.follow_many([Follow(fan, star) for fan in fans], activity_copy_limit=0)
+        first = writer.add_activity(fans[0], post(fans[0], 0))
+        assert [a.id for a in reader.read(fans[0])] == [first]
+
+        CountingConnection.reset()
+        assert [a.id for a in reader.read(fans[0])] == [first]
+        assert CountingConnection.sends == 2  # script + version, then the records
+
+        hybrid = writer.add_activity(star, post(star, 1))  # 3 followers > 2: hybrid
+        assert writer.fans_out_on_read(star)
+        CountingConnection.reset()
+        assert [a.id for a in reader.read(fans[0])] == [hybrid, first]
+        assert CountingConnection.sends > 2  # learnt the new set, merged the star's post
+        CountingConnection.reset()
+        assert [a.id for a in reader.read(fans[1])] == [hybrid]
+        unchanged = CountingConnection.sends
+        CountingConnection.reset()
+        assert [a.id for a in reader.read(fans[1])] == [hybrid]
+        assert CountingConnection.sends == unchanged  # the set is known now
+    finally:
+        counting.close()
+
+
 def test_an_800_entry_timeline_costs_at_most_40_bytes_per_entry(
     make: Callable[..., RedisFeedProvider],
 ) -> None:
