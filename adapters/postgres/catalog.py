@@ -24,6 +24,7 @@ collation.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 from psycopg.types.json import Jsonb
 
@@ -229,7 +230,7 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
         # LATERAL ... LIMIT 1 keeps the planner on one primary-key probe per
         # post; a plain join may hash the whole users table instead.
         self.select_posts_with_authors_statement = statement(
-            "SELECT p.post_id, p.author, p.text, p.posted_at, p.entities, u.username_key, "
+            "SELECT p.post_id, p.author, p.text, p.posted_at, p.entities::text, u.username_key, "
             "u.username, u.display_name, u.bio, u.registered_at, "
             "u.followers_count, u.following_count, u.posts_count "
             "FROM {schema}.{posts} p LEFT JOIN LATERAL ("
@@ -329,13 +330,37 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
         keys = list(set(post_ids))
         if not keys:
             return {}
+        # The hot path of every page: plain tuples, a prepared statement, and
+        # the entities of all the rows parsed as one JSON document.
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(self.select_posts_with_authors_statement, (keys,), prepare=True)
+            rows = curs.fetchall()
+        entities = json.loads("[" + ",".join(row[4] for row in rows) + "]")
         found: dict[UUID, AuthoredPost] = {}
         authors: dict[str, UserView] = {}  # each author's view built once
-        for row in self._select(self.select_posts_with_authors_statement, keys):
-            key = row["username_key"]  # NULL when the author is unknown
-            if key is not None and key not in authors:
-                authors[key] = _user_view(row)
-            found[row["post_id"]] = AuthoredPost(_post_view(row), authors.get(key))
+        for row, post_entities in zip(rows, entities, strict=True):
+            post_id, author, text, posted_at, _, key = row[:6]
+            if key is not None and key not in authors:  # key is NULL for an unknown author
+                authors[key] = UserView(
+                    username=row[6],
+                    display_name=row[7],
+                    bio=row[8],
+                    registered_at=_utc(row[9]),
+                    followers_count=row[10],
+                    following_count=row[11],
+                    posts_count=row[12],
+                )
+            post = PostView(
+                id=post_id,
+                author=author,
+                text=text,
+                posted_at=_utc(posted_at),
+                entities=tuple(TextEntity.from_dict(data) for data in post_entities),
+            )
+            found[post_id] = AuthoredPost(post, authors.get(key))
         return found
 
     # -- ranked reads: each one query over an index, stopping at the limit ---

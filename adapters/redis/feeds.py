@@ -30,7 +30,8 @@ A feed of a *capped* group (``timeline`` by default) also keeps a *window
 cache*: the sorted set ``tl`` of the ids of its newest entries, at most
 ``timeline_cap`` of them, and a *horizon* score: every entry it holds with a
 score above the horizon is in ``tl``, nothing at or below it is. Fan-out
-writes ``tl`` (and trims it, raising the horizon); a read serves the page from
+writes ``tl``; a write into a full cache first drops its oldest tenth (raising
+the horizon), so the next ones find room; a read serves the page from
 ``tl`` and, when it goes past the horizon, merges the older page from the
 feed's own set and, per followed feed, the activities delivered to it (one
 script per followed feed, in one pipeline). Removals drop the entry from
@@ -87,10 +88,11 @@ are loaded once and run with ``EVALSHA`` in the pipelines (redis-py's
 pipeline); ``NOSCRIPT`` reloads them.
 
 A fan-out's cost per follower is what Redis spends in ``fan_out``: one
-``HMGET`` (horizon and follow flag), one ``ZCARD`` and one ``ZADD`` into a
-cache below the cap, about 4 us; into a full 800-entry cache the listpack's
-linear scans (``ZSCORE``, the eviction, ``ZADD``'s insert) make it about
-ten times that (docs/benchmarks.md).
+``HMGET`` (horizon and follow flag), one ``ZCARD`` and one ``ZADD``, about
+4 us into a small cache. An active reader's cache holds 720 to 800 entries,
+and there ``ZADD``'s linear scans of the listpack cost several times that;
+shedding a tenth at a time keeps the eviction's own scans (``ZSCORE``, the
+trim) off nine writes in ten (docs/benchmarks.md).
 
 Chunked and hybrid fan-out
 --------------------------
@@ -354,15 +356,17 @@ local function cache_put(st, tl, m, s_str, s, cap)
   end
   if redis.call('ZSCORE', tl, m) then return end
   local low = redis.call('ZRANGE', tl, 0, 0, 'WITHSCORES')
-  local ls = tonumber(low[2])
-  if s < ls then
+  if s < tonumber(low[2]) then
     raise_horizon(st, tl, s_str)
     return
   end
-  -- Evict the lowest score level first, so the set never outgrows the cap
-  -- (and listpack); a new entry on that same level goes with it.
-  raise_horizon(st, tl, low[2])
-  if s > ls then redis.call('ZADD', tl, s_str, m) end
+  -- Full: evict the oldest tenth at once (whole score levels, so the set
+  -- never outgrows the cap, and listpack), so that the next writes find room
+  -- without the eviction's cost; a new entry at or below the edge goes too.
+  local drop = math.max(1, math.floor(cap / 10))
+  local edge = redis.call('ZRANGE', tl, drop - 1, drop - 1, 'WITHSCORES')
+  raise_horizon(st, tl, edge[2])
+  if s > tonumber(edge[2]) then redis.call('ZADD', tl, s_str, m) end
 end
 
 local function cache_add(st, tl, m, s_str, cap)
@@ -1335,10 +1339,15 @@ class RedisFeedProvider(FeedProvider):
         if not entries:
             return [], 0, None
         records = self._records([member for _, member in entries])
-        items = [
-            self._stored(member, record)
+        found = [
+            (member, record)
             for (_, member), record in zip(entries, records, strict=True)
             if record is not None
+        ]
+        # One JSON document for the whole page: one parse instead of one per record.
+        data = json.loads(b"[" + b",".join(record for _, record in found) + b"]")
+        items = [
+            self._stored(member, fields) for (member, _), fields in zip(found, data, strict=True)
         ]
         return items, len(entries), entries[-1]
 
@@ -1407,8 +1416,7 @@ class RedisFeedProvider(FeedProvider):
         return sorted(merged, reverse=True)[:limit]
 
     @staticmethod
-    def _stored(member: bytes, record: bytes) -> StoredActivity:
-        data = json.loads(record)
+    def _stored(member: bytes, data: dict[str, Any]) -> StoredActivity:
         return StoredActivity(
             id=str(uuid.UUID(bytes=member)),
             actor=data["a"],
@@ -1459,6 +1467,8 @@ class RedisFeedProvider(FeedProvider):
         return results
 
     def _execute_chunk(self, calls: list[_Call]) -> list[Any]:
+        if len(calls) == 1:  # no pipeline to build: a page read's two round trips
+            return [self._execute_one(calls[0])]
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
         for attempt in range(2):
@@ -1489,6 +1499,21 @@ class RedisFeedProvider(FeedProvider):
             self._load_scripts()
             pending = missing
         raise FeedProviderError("Redis keeps refusing the feed scripts")  # pragma: no cover
+
+    def _execute_one(self, call: _Call) -> Any:
+        execute: Callable[..., Any] = self.client.execute_command
+        for attempt in range(2):
+            try:
+                if call.script is None:
+                    return execute(*call.parts)
+                return execute("EVALSHA", self._shas[call.script], call.nkeys, *call.parts)
+            except NoScriptError:
+                if attempt:  # pragma: no cover - reloaded just before
+                    raise FeedProviderError("Redis keeps refusing the feed scripts") from None
+                self._load_scripts()  # the server lost its script cache: reload, run again
+            except RedisError as error:
+                raise _error(error) from error
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _load_scripts(self) -> None:
         try:
