@@ -238,6 +238,7 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             ") u ON true "
             "WHERE p.post_id = ANY(%s)"
         )
+        self._posts_with_authors_query = self.select_posts_with_authors_statement.as_bytes()
 
     # -- writes: each one transaction with its tracking record ---------------
 
@@ -336,7 +337,7 @@ class PostgresCatalog(PostgresTrackingRecorder, Catalog):
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row) as curs,
         ):
-            curs.execute(self.select_posts_with_authors_statement, (keys,), prepare=True)
+            curs.execute(self._posts_with_authors_query, (keys,), prepare=True)
             rows = curs.fetchall()
         entities = json.loads("[" + ",".join(row[4] for row in rows) + "]")
         found: dict[UUID, AuthoredPost] = {}
