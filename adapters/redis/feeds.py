@@ -8,7 +8,7 @@ lives while F owns the activity, unfollowing drops only ``follow`` paths.
 
 How it is stored
 ----------------
-An activity's data is stored once, in a hash. Paths are not stored per entry:
+An activity's data is stored once, as a JSON string. Paths are not stored per entry:
 
 - what a feed *owns* is a sorted set (uncapped; for a user feed this is its
   posts, for a timeline only its mentions and direct writes) plus, per owned
@@ -89,10 +89,12 @@ pipeline); ``NOSCRIPT`` reloads them.
 
 A fan-out's cost per follower is what Redis spends in ``fan_out``: one
 ``HMGET`` (horizon and follow flag), one ``ZCARD`` and one ``ZADD``, about
-4 us into a small cache. An active reader's cache holds 720 to 800 entries,
-and there ``ZADD``'s linear scans of the listpack cost several times that;
-shedding a tenth at a time keeps the eviction's own scans (``ZSCORE``, the
-trim) off nine writes in ten (docs/benchmarks.md).
+5 us into a small cache. An active reader's cache holds 721 to 800 entries,
+and there ``ZADD``'s linear scans of the listpack (membership, then the
+insert position) cost about 35 us: the price of 31 bytes per entry (the
+skiplist encoding would make it O(log n) at about 4x the memory). Shedding
+a tenth at a time keeps the eviction's own scans (``ZSCORE``, the trim) off
+all but one write in 80 (docs/benchmarks.md).
 
 Chunked and hybrid fan-out
 --------------------------
