@@ -681,13 +681,16 @@ end
 return {cached, owned, srcs, h or '', hyb}
 """
 
-# KEYS own om win exc late. ARGV follower k has-bound bound-score bound-member.
-# The follower's k newest entries below the bound delivered from this feed.
+# KEYS own om win exc late. ARGV follower k has-bound bound-score bound-member
+# floor-score ('' for none). The follower's k newest entries below the bound,
+# scoring at least the floor, delivered from this feed.
 _CANDIDATES = r"""
 local own, om, win, exc, late = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local t, k = ARGV[1], tonumber(ARGV[2])
 local us_str, um = nil, nil
 if ARGV[3] == '1' then us_str, um = ARGV[4], ARGV[5] end
+local floor_str = ARGV[6] ~= '' and ARGV[6] or nil
+local floor = floor_str and tonumber(floor_str)
 local raw = redis.call('HGET', win, t)
 if not raw then return {} end
 local ws = parse_windows(raw)
@@ -714,12 +717,15 @@ local function scan(key, max, min)
   end
 end
 -- Above the lowest split, scan what the feed owns; below it only fan-outs
--- during a window deliver, and each of those was recorded in late.
-scan(own, us_str or '+inf', lo == -INF and '-inf' or lo_str)
-if lo ~= -INF and #out < 2 * k then
+-- during a window deliver, and each of those was recorded in late. Nothing
+-- scoring below the floor is wanted (it could not make the page).
+local own_min = lo == -INF and '-inf' or lo_str
+if floor and (lo == -INF or floor > lo) then own_min = floor_str end
+scan(own, us_str or '+inf', own_min)
+if lo ~= -INF and #out < 2 * k and not (floor and floor >= lo) then
   local lmax = '(' .. lo_str
   if us and us < lo then lmax = us_str end
-  scan(late, lmax, '-inf')
+  scan(late, lmax, floor_str or '-inf')
 end
 return out
 """
@@ -1388,7 +1394,7 @@ class RedisFeedProvider(FeedProvider):
                 batch.script(
                     "candidates",
                     [s_keys.own, s_keys.om, s_keys.win, s_keys.exc, s_keys.late],
-                    [name, need, *bound_args],
+                    [name, need, *bound_args, ""],
                 )
             for found in batch.run():
                 merged.update(_pairs(found))
@@ -1405,13 +1411,15 @@ class RedisFeedProvider(FeedProvider):
         below it ``entries`` already come from the full merge."""
         merged = set(entries)
         bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
+        # A full page already: what scores below its last entry cannot make it.
+        floor = entries[limit - 1][0] if len(entries) >= limit else ""
         batch = _Batch(self)
         for source in hybrids:
             s_keys = _Keys(self.namespace, source)
             batch.script(
                 "candidates",
                 [s_keys.own, s_keys.om, s_keys.win, s_keys.exc, s_keys.late],
-                [name, limit, *bound_args],
+                [name, limit, *bound_args, floor],
             )
         for found in batch.run():
             merged.update(_pairs(found))
