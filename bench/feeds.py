@@ -1427,20 +1427,23 @@ def plot(r: Results, path: Path) -> None:
 class Cleanup:
     """What this run created, deleted at the end whatever happens."""
 
-    def __init__(self, client: redis.Redis, pg: dict[str, Any]) -> None:
-        self.client = client
+    def __init__(self, redis_url: str, pg: dict[str, Any]) -> None:
+        self.redis_url = redis_url
         self.pg = pg
         self.prefixes: list[str] = []
         self.schema: str | None = None
 
     def __call__(self) -> None:
+        # A fresh connection: the run's own may be stopped halfway through a reply.
+        client = redis.Redis.from_url(self.redis_url)
         for prefix in self.prefixes:
             try:
-                deleted = delete_prefix(self.client, prefix)
+                deleted = delete_prefix(client, prefix)
                 if deleted:
                     log(f"cleanup: {deleted:,} Redis keys under {prefix}")
             except redis.RedisError as error:
                 log(f"cleanup: could not delete {prefix}*: {error}")
+        client.close()
         if self.schema:
             try:
                 with psycopg.connect(**self.pg, autocommit=True) as conn:
@@ -1474,7 +1477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema = f"bench_feeds_{os.getpid()}"
     client = redis.Redis.from_url(cfg.redis_url)
     client.ping()
-    cleanup = Cleanup(client, cfg.pg)
+    cleanup = Cleanup(cfg.redis_url, cfg.pg)
     cleanup.prefixes = [f"{run}-"]
     phases = Phases()
     try:
