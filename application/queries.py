@@ -219,9 +219,7 @@ class FeedQueries:
         try:
             items, next_cursor = self._read(feed(username), limit, cursor, enrich)
         except (DomainError, FeedProviderError):
-            # An unknown user is reported before a bad limit or cursor or a feed outage.
-            if username_key(username) not in self.catalog.users([username]):
-                raise _user_not_found(username) from None
+            self.user(username)  # an unknown user comes before a bad cursor or an outage
             raise
         # A feed of an unknown user is always empty, so only an empty page needs the lookup.
         if not items:

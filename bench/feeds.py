@@ -533,6 +533,14 @@ class Network:
     def edges(self) -> int:
         return sum(len(f) for f in self.followees)
 
+    def follower_counts(self) -> list[int]:
+        """How many users follow each user."""
+        counts = [0] * len(self.names)
+        for followees in self.followees:
+            for followee in followees:
+                counts[followee] += 1
+        return counts
+
 
 def generate_workload(cfg: Config, scratch: Path) -> Path:
     if cfg.workload is not None:
@@ -700,10 +708,7 @@ def load_postgres(
 ) -> tuple[float, float]:
     """The catalog's tables and the baseline's, by COPY; seconds for each."""
     start = time.perf_counter()
-    followers = [0] * len(network.names)
-    for followees in network.followees:
-        for f in followees:
-            followers[f] += 1
+    followers = network.follower_counts()
     posts_count = [0] * len(network.names)
     for post in network.posts:
         posts_count[post.author] += 1
@@ -796,10 +801,7 @@ def load_network(
         for f in network.followees[u]:
             followers[f] += 1
     fanout = sum(followers[p.author] for p in network.posts)
-    everyone = [1] * len(network.names)
-    for followees in network.followees:
-        for f in followees:
-            everyone[f] += 1
+    everyone = [count + 1 for count in network.follower_counts()]  # and its own timeline
     all_entries = sum(everyone[p.author] for p in network.posts)
     log(f"network: add_activity for {len(network.posts):,} posts ({fanout:,} timeline entries)")
     post_seconds = run_parts(
@@ -977,10 +979,7 @@ def make_celebrities_hybrid(client: redis.Redis, namespace: str, network: Networ
     a provider with threshold 0 (any follower makes it hybrid), then the post
     is deleted. Their posts already in the caches stay; reads now merge them
     too, which is the cost measured. Returns how many feeds are hybrid."""
-    followers = [0] * len(network.names)
-    for followees in network.followees:
-        for followee in followees:
-            followers[followee] += 1
+    followers = network.follower_counts()
     turner = RedisFeedProvider(client, namespace, celebrity_threshold=0)
     when = datetime(2000, 1, 1)  # below every cache's horizon: nothing else changes
     for user, count in enumerate(followers):
@@ -1142,11 +1141,7 @@ def render(r: Results, plot: Path) -> str:
     cpu_per_entry = median([p.redis_cpu / p.written * 1e6 for p in f.appends])
     title = "quick" if cfg.mode == "quick" else "full"
     hybrid_goal = c.hybrid_note
-    counts = [0] * len(r.network.names)
-    for followees in r.network.followees:
-        for followee in followees:
-            counts[followee] += 1
-    celebrities = sum(n > DEFAULT_CELEBRITY_THRESHOLD for n in counts)
+    celebrities = sum(n > DEFAULT_CELEBRITY_THRESHOLD for n in r.network.follower_counts())
     hybrid_row = f"| with the hybrid path (fan-out on read) | {c.hybrid_note} | | | | |"
     hybrid_reads = ""
     if c.hybrid is not None:
