@@ -159,6 +159,7 @@ import json
 import re
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -204,6 +205,8 @@ DEFAULT_PIPELINE_CHUNK = 5000
 # Followers per fan-out script call: enough to spread the call's cost, few
 # enough that one call holds Redis for milliseconds at most.
 DEFAULT_FAN_OUT_BATCH = 250
+# Followers per check, after a fan-out, that they still follow its source.
+_CHECK_BATCH = 1000
 
 _UNIX_EPOCH = datetime(1970, 1, 1)
 # UUID timestamps count 100 ns from 1582-10-15; scores count microseconds from 1970.
@@ -445,31 +448,37 @@ end
 return redis.call('ZRANGE', flw, 0, -1)
 """
 
-# KEYS the tl key of each follower. ARGV cap member score nsources sources...
-# One fan-out batch: adds the entry to the cache of each follower that still
-# follows one of the sources. A follower's st key shares its tl key's hash
-# tag (so its slot): it is derived here instead of declared, which halves
-# what a fan-out sends; one HMGET reads the horizon and the follow flags.
+# KEYS the tl key of each follower. ARGV cap member score.
+# One fan-out batch: adds the entry to each follower's cache. It checks
+# neither the follow (the caller checks it after the writes, on the followed
+# feeds' side: see RedisFeedProvider._fan_out) nor the horizon (an entry at
+# or below it is never read, and goes with the next eviction): two commands
+# per follower, on one key, instead of four on two. A follower's st key
+# shares its tl key's hash tag (so its slot): it is derived when a full
+# cache needs it.
 _FAN_OUT = r"""
-local cap, m, s_str, nsrc = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local s = tonumber(s_str)
-local fields = {'h'}
-for j = 5, 4 + nsrc do fields[#fields + 1] = 'f:' .. ARGV[j] end
 local call, sub = redis.call, string.sub
 for i = 1, #KEYS do
   local tl = KEYS[i]
-  local st = sub(tl, 1, -3) .. 'st'
-  local got = call('HMGET', st, unpack(fields))
-  if not got[1] or s > tonumber(got[1]) then
-    for j = 2, #got do
-      if got[j] then
-        cache_put(st, tl, m, s_str, s, cap)
-        break
-      end
-    end
+  if call('ZCARD', tl) < cap then
+    call('ZADD', tl, s_str, m)  -- an entry already there stays as it is
+  else
+    cache_put(sub(tl, 1, -3) .. 'st', tl, m, s_str, s, cap)
   end
 end
 return 1
+"""
+
+# KEYS flw. ARGV feeds. Returns those that do not follow this feed now.
+_ABSENT = r"""
+local got = redis.call('ZMSCORE', KEYS[1], unpack(ARGV))
+local out = {}
+for i = 1, #ARGV do
+  if not got[i] then out[#out + 1] = ARGV[i] end
+end
+return out
 """
 
 # KEYS fng st tl. ARGV cap nsources sources... then member, score pairs.
@@ -576,7 +585,6 @@ local fng, src, st = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('ZSCORE', fng, ARGV[1]) then return 0 end
 local c = redis.call('HINCRBY', st, 'c', 1)
 redis.call('ZADD', fng, c, ARGV[1])
-redis.call('HSET', st, 'f:' .. ARGV[1], '1')
 redis.call('SADD', src, ARGV[1])
 return 1
 """
@@ -614,18 +622,14 @@ if want and limit > 0 then return redis.call('ZREVRANGE', own, 0, limit - 1, 'WI
 return {}
 """
 
-# KEYS fng src tl st. ARGV target keep capped. Returns nil if not following,
-# else the cached entries (to clean) when dropping history from a cache.
+# KEYS fng src. ARGV target keep. Returns 1 if it was following, else 0.
 _UNFOLLOW_T = r"""
-local fng, src, tl, st = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local s, keep, capped = ARGV[1], ARGV[2] == '1', ARGV[3] == '1'
-if not redis.call('ZSCORE', fng, s) then return false end
+local fng, src = KEYS[1], KEYS[2]
+local s, keep = ARGV[1], ARGV[2] == '1'
+if not redis.call('ZSCORE', fng, s) then return 0 end
 redis.call('ZREM', fng, s)
-redis.call('HDEL', st, 'f:' .. s)
-if keep then return {} end
-redis.call('SREM', src, s)
-if capped then return redis.call('ZRANGE', tl, 0, -1, 'WITHSCORES') end
-return {}
+if not keep then redis.call('SREM', src, s) end
+return 1
 """
 
 # KEYS flw st win. ARGV follower keep.
@@ -734,6 +738,7 @@ _SCRIPTS = {
     "own_add": _OWN_ADD,
     "cache_add": _CACHE_ADD,
     "fan_out": _FAN_OUT,
+    "absent": _ABSENT,
     "cache_drop": _CACHE_DROP,
     "own_remove": _OWN_REMOVE,
     "drop_to": _DROP_TO,
@@ -764,6 +769,14 @@ def _key_of(aid: str) -> Key:
 
 def _pairs(flat: Sequence[Any]) -> list[Key]:
     return [(_score(flat[i + 1]), bytes(flat[i])) for i in range(0, len(flat), 2)]
+
+
+def _scored(reply: Sequence[Any]) -> list[Key]:
+    """A ``ZRANGE ... WITHSCORES`` reply as keys: redis-py pairs it up
+    itself in some versions, and leaves it flat in others."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(_score(score), bytes(member)) for member, score in reply]
+    return _pairs(reply)
 
 
 def _text(raw: bytes | str) -> str:
@@ -917,16 +930,24 @@ class RedisFeedProvider(FeedProvider):
     ) -> None:
         check_fan_out_chunk(followers)
         score, member = _key_of(activity_id)
-        capped = [str(f) for f in dict.fromkeys(followers) if self._capped_name(str(f))]
+        capped = [str(f).encode() for f in dict.fromkeys(followers) if self._capped_name(str(f))]
         if not capped:
             return
         source = str(feed)
-        (owned,) = self._one("ZSCORE", _Keys(self.namespace, source).own, member)
-        if owned is None:
-            return
+        keys = _Keys(self.namespace, source)
+        # A chunk may run late: skip what the feed no longer owns and the
+        # feeds that no longer follow it (the check after the writes stays:
+        # an unfollow may still come between this one and them).
         batch = _Batch(self)
-        self._queue_fan_out(batch, member, score, {(source,): [f.encode() for f in capped]})
-        batch.run()
+        owned = batch.command("ZSCORE", keys.own, member)
+        absent = batch.script("absent", [keys.flw], capped)
+        results = batch.run()
+        if results[owned] is None:
+            return
+        gone = set(results[absent])
+        following = [name for name in capped if name not in gone]
+        if following:
+            self._fan_out(_Batch(self), member, score, {(source,): following})
 
     def fans_out_on_read(self, feed: FeedId) -> bool:
         (flag,) = self._one("HGET", _Keys(self.namespace, str(feed)).st, "hy")
@@ -963,30 +984,75 @@ class RedisFeedProvider(FeedProvider):
         if hybrid:
             fan_out.command("SADD", self._hybrid_key, *hybrid)
             fan_out.command("SET", self._hybrid_version_key, uuid.uuid4().hex)
-        self._queue_fan_out(fan_out, member, score, groups)
-        if fan_out.calls:
-            fan_out.run()
+        if groups or fan_out.calls:
+            self._fan_out(fan_out, member, score, groups)
         return aid
 
-    def _queue_fan_out(
+    def _fan_out(
         self,
         batch: _Batch,
         member: bytes,
         score: int,
         groups: dict[tuple[str, ...], list[bytes]],
     ) -> None:
-        """Cache ``member`` in the timelines of followers (names as bytes)
-        that still follow one of the group's sources: one script call per
-        ``fan_out_batch`` followers. On a cluster a script's keys must share a
-        slot, so there followers are batched per slot."""
+        """Run ``batch`` with ``member`` cached in the timelines of the
+        groups' followers (names as bytes), then take it out again where the
+        follower no longer follows any of its group's sources.
+
+        The writes do not check the follow: that would cost each follower a
+        second key and two more commands. The check comes after them, on the
+        sources' side (one ``absent`` call per ``_CHECK_BATCH`` followers),
+        and an unfollow removes the follower there before it reads the cache
+        it cleans: so a write to a follower that unfollowed is either in what
+        the unfollow cleans or followed by a check that sees it gone. A
+        single server runs a pipeline in order, so the checks ride behind the
+        writes; on a cluster they wait for the writes to return."""
         prefix = f"{self.namespace}:{{".encode()
-        for sources, followers in groups.items():
-            args = [self.timeline_cap, member, score, len(sources), *sources]
+        for followers in groups.values():
+            args = (self.timeline_cap, member, score)
             keys = [prefix + follower + b"}:tl" for follower in followers]
             for slot_keys in self._by_slot(keys):
                 step = self.fan_out_batch
                 for start in range(0, len(slot_keys), step):
                     batch.script("fan_out", slot_keys[start : start + step], args)
+        checks = _Batch(self) if self._cluster else batch
+        calls: list[tuple[tuple[str, ...], int]] = []
+        for sources, followers in groups.items():
+            for source in sources:
+                flw = _Keys(self.namespace, source).flw
+                for start in range(0, len(followers), _CHECK_BATCH):
+                    chunk = followers[start : start + _CHECK_BATCH]
+                    calls.append((sources, checks.script("absent", [flw], chunk)))
+        results = batch.run()
+        if checks is not batch and checks.calls:
+            results = checks.run()
+        misses: dict[tuple[str, ...], Counter[bytes]] = {}
+        for sources, call in calls:
+            if results[call]:
+                misses.setdefault(sources, Counter()).update(results[call])
+        stale = [
+            follower
+            for sources, counts in misses.items()
+            for follower, count in counts.items()
+            if count == len(sources)  # absent from every source of its group
+        ]
+        if stale:
+            self._uncache(member, score, stale)
+
+    def _uncache(self, member: bytes, score: int, feeds: list[bytes]) -> None:
+        """Take ``member`` out of the caches of ``feeds``, which got it from
+        feeds they no longer follow, unless another path may hold it there."""
+        (owners,) = self._one("SMEMBERS", self._owners_key(member.hex()))
+        names = _owners(owners)
+        batch = _Batch(self)
+        for raw in feeds:
+            feed = _text(raw)
+            keys = _Keys(self.namespace, feed)
+            others = "\n".join(sorted(names - {feed}))
+            batch.script(
+                "cache_drop", [keys.own, keys.st, keys.tl, keys.src], [member, score, others]
+            )
+        batch.run()
 
     def _by_slot(self, keys: list[bytes]) -> list[list[bytes]]:
         """``keys`` grouped by cluster slot; one group on a single server,
@@ -1255,22 +1321,31 @@ class RedisFeedProvider(FeedProvider):
         for source, target in edges:
             s_keys = _Keys(self.namespace, str(source))
             t_keys = _Keys(self.namespace, str(target))
-            capped = "1" if self._capped_name(str(source)) else "0"
-            mine = batch.script(
-                "unfollow_t",
-                [s_keys.fng, s_keys.src, s_keys.tl, s_keys.st],
-                [str(target), keep, capped],
-            )
+            mine = batch.script("unfollow_t", [s_keys.fng, s_keys.src], [str(target), keep])
             batch.script("unfollow_s", [t_keys.flw, t_keys.st, t_keys.win], [str(source), keep])
             calls.append((source, target, mine))
+        # The follower's cache is read once the followed side has let go of
+        # it (in the same pipeline on a single server, which runs it in
+        # order): a fan-out write it misses is followed by a fan-out check
+        # that sees the unfollow (see _fan_out).
+        snapshots = _Batch(self) if self._cluster else batch
+        reads = []
+        if not keep_history:
+            for source, target, mine in calls:
+                if self._capped_name(str(source)):
+                    tl = _Keys(self.namespace, str(source)).tl
+                    reads.append(
+                        (source, target, mine, snapshots.command("ZRANGE", tl, 0, -1, "WITHSCORES"))
+                    )
         results = batch.run()
-        if keep_history:
+        if not reads:
             return
+        cached_of = results if snapshots is batch else snapshots.run()
         # The follower's cache: find its entries the unfollowed feed owns...
         owned = _Batch(self)
         checks = []
-        for source, target, mine in calls:
-            cached = _pairs(results[mine] or [])
+        for source, target, mine, read in reads:
+            cached = _scored(cached_of[read]) if int(results[mine]) == 1 else []
             if cached:
                 members = [member for _, member in cached]
                 own_key = _Keys(self.namespace, str(target)).own

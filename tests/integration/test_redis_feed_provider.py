@@ -275,10 +275,12 @@ def test_fan_out_to_2000_followers_takes_two_round_trips(
         CountingConnection.reset()
         aid = provider.add_activity(author, post(author, 1, to=(FeedId("hashtag", "news"),)))
         # One pipeline to store the activity and make its feeds own it, one
-        # pipeline of a script per fan_out_batch follower timelines.
+        # pipeline of a script per fan_out_batch follower timelines, then a
+        # check per 1,000 followers that they still follow.
         assert CountingConnection.sends == 2, CountingConnection.sends
         batches = -(-len(fans) // provider.fan_out_batch)
-        assert 1 < batches <= CountingConnection.commands <= batches + 5
+        checks = -(-len(fans) // 1000)
+        assert 1 < batches <= CountingConnection.commands <= batches + checks + 5
 
         with counting.pipeline(transaction=False) as pipe:
             for fan in fans:
@@ -287,6 +289,63 @@ def test_fan_out_to_2000_followers_takes_two_round_trips(
         assert [item.id for item in provider.read(fans[-1])] == [aid]
     finally:
         counting.close()
+
+
+def unfollow_before_the_cache_writes(
+    provider: RedisFeedProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    *edges: tuple[FeedId, FeedId, bool],
+) -> None:
+    """Make the next fan-out meet unfollows (source, target, keep_history)
+    that land after it read the followers and before it writes their caches."""
+    write = provider._fan_out
+
+    def late(*args: Any) -> None:
+        for source, target, keep in edges:
+            provider.unfollow(source, target, keep_history=keep)
+        monkeypatch.setattr(provider, "_fan_out", write)
+        write(*args)
+
+    monkeypatch.setattr(provider, "_fan_out", late)
+
+
+def test_a_fan_out_that_an_unfollow_overtakes_takes_its_writes_back(
+    make: Callable[..., RedisFeedProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache writes do not check the follow; the check after them does,
+    and what another path holds (a mention, history kept) stays readable."""
+    provider = make()
+    author = FeedId("user", "star")
+    gone, mentioned, kept, stays = (FeedId("timeline", n) for n in ("gone", "m", "kept", "stays"))
+    provider.follow_many([Follow(f, author) for f in (gone, mentioned, kept, stays)])
+    older = provider.add_activity(author, post(author, 0))
+    unfollow_before_the_cache_writes(
+        provider,
+        monkeypatch,
+        (gone, author, False),
+        (mentioned, author, False),
+        (kept, author, True),
+    )
+    aid = provider.add_activity(author, post(author, 1, to=(mentioned,)))
+    assert cached_ids(provider, gone) == [] and provider.read(gone) == []
+    assert [a.id for a in provider.read(mentioned)] == [aid]
+    # Kept history: the post was fanned out while it still followed.
+    assert [a.id for a in provider.read(kept)] == [aid, older]
+    assert [a.id for a in provider.read(stays)] == [aid, older]
+    assert cached_ids(provider, stays) == [aid, older]
+
+
+def test_a_late_chunk_that_an_unfollow_overtakes_takes_its_writes_back(
+    make: Callable[..., RedisFeedProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = make()
+    author, gone, stays = FeedId("user", "star"), FeedId("timeline", "g"), FeedId("timeline", "s")
+    provider.follow_many([Follow(gone, author), Follow(stays, author)])
+    aid = provider.store_activity(author, post(author, 1))
+    unfollow_before_the_cache_writes(provider, monkeypatch, (gone, author, False))
+    provider.copy_to_followers(author, aid, [gone, stays])
+    assert cached_ids(provider, gone) == [] and provider.read(gone) == []
+    assert cached_ids(provider, stays) == [aid]
 
 
 def test_a_celebrity_post_costs_a_constant_number_of_writes_and_reads_the_same(
