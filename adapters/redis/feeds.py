@@ -174,6 +174,7 @@ from redis.exceptions import (
     OutOfMemoryError,
     ReadOnlyError,
     RedisError,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -205,8 +206,10 @@ DEFAULT_PIPELINE_CHUNK = 5000
 # Followers per fan-out script call: enough to spread the call's cost, few
 # enough that one call holds Redis for milliseconds at most.
 DEFAULT_FAN_OUT_BATCH = 250
-# Followers per check, after a fan-out, that they still follow its source.
+# Followers per lookup, after a fan-out, that they still follow its source.
 _CHECK_BATCH = 1000
+# Commands packed and sent at a time within one round trip (see _stream).
+_SEND_SLICE = 16
 
 _UNIX_EPOCH = datetime(1970, 1, 1)
 # UUID timestamps count 100 ns from 1582-10-15; scores count microseconds from 1970.
@@ -222,6 +225,7 @@ Key = tuple[int, bytes]
 
 _PRELUDE = r"""
 local INF = math.huge
+local KEPT = 1000  -- departures keeping history that a feed's kept zset holds
 local TOP = string.rep('\255', 17)
 
 local function split(s, sep)
@@ -374,6 +378,16 @@ local function cache_put(st, tl, m, s_str, s, cap)
   if s > tonumber(edge[2]) then redis.call('ZADD', tl, s_str, m) end
 end
 
+-- A fan-out's write. It skips cache_add's horizon check: an entry at or
+-- below the horizon is never read, and goes with the next eviction.
+local function fan_write(tl, m, s_str, s, cap)
+  if redis.call('ZCARD', tl) < cap then
+    redis.call('ZADD', tl, s_str, m)  -- an entry already there stays as it is
+  else
+    cache_put(string.sub(tl, 1, -3) .. 'st', tl, m, s_str, s, cap)
+  end
+end
+
 local function cache_add(st, tl, m, s_str, cap)
   local s = tonumber(s_str)
   local h = redis.call('HGET', st, 'h')
@@ -405,8 +419,11 @@ local function range_below(key, us_str, um, lo_str, n)
 end
 """
 
-# KEYS own om st flw late tl. ARGV m score kind('d'|'t') to-source fan('1'|'0') cap to-targets...
-# Returns the followers to fan out to (empty without fan-out).
+# KEYS own om st flw late tl. ARGV m score kind('d'|'t') to-source fan('1'|'0')
+# cap threshold step to-targets... Returns {} without fan-out, {'h'} if the
+# feed is hybrid, else {clock, followers} (step 0) or {clock, bounds}: the
+# follow clock (score in flw) of every step-th follower, to slice the
+# followers by with fan_out_range.
 _OWN_ADD = r"""
 local own, om, st, flw, late, tl = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local m, s_str, kind, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -423,8 +440,8 @@ if kind == 'd' then
 elseif not contains(meta.tosrc, src) then
   meta.tosrc[#meta.tosrc + 1] = src
 end
-local thr = tonumber(ARGV[7])
-for i = 8, #ARGV do
+local thr, step = tonumber(ARGV[7]), tonumber(ARGV[8])
+for i = 9, #ARGV do
   if not contains(meta.tos, ARGV[i]) then meta.tos[#meta.tos + 1] = ARGV[i] end
 end
 if not fan then
@@ -445,38 +462,69 @@ if thr >= 0 and (redis.call('HGET', st, 'hy') or redis.call('ZCARD', flw) > thr)
   redis.call('HSET', st, 'hy', '1')
   return {'h'}
 end
-return redis.call('ZRANGE', flw, 0, -1)
+if step == 0 then return {fmt(c), redis.call('ZRANGE', flw, 0, -1)} end
+local bounds = {}
+for k = 0, redis.call('ZCARD', flw) - 1, step do
+  bounds[#bounds + 1] = redis.call('ZRANGE', flw, k, k, 'WITHSCORES')[2]
+end
+return {fmt(c), bounds}
 """
 
 # KEYS the tl key of each follower. ARGV cap member score.
-# One fan-out batch: adds the entry to each follower's cache. It checks
-# neither the follow (the caller checks it after the writes, on the followed
-# feeds' side: see RedisFeedProvider._fan_out) nor the horizon (an entry at
-# or below it is never read, and goes with the next eviction): two commands
-# per follower, on one key, instead of four on two. A follower's st key
-# shares its tl key's hash tag (so its slot): it is derived when a full
-# cache needs it.
+# One batch of a fan-out to listed followers (a chunk, or any fan-out on a
+# cluster): it does not check the follows, the caller does after the
+# writes (RedisFeedProvider._fan_out). A follower's st key shares its tl
+# key's hash tag (so its slot): it is derived when a full cache needs it.
 _FAN_OUT = r"""
 local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local s = tonumber(s_str)
-local call, sub = redis.call, string.sub
-for i = 1, #KEYS do
-  local tl = KEYS[i]
-  if call('ZCARD', tl) < cap then
-    call('ZADD', tl, s_str, m)  -- an entry already there stays as it is
-  else
-    cache_put(sub(tl, 1, -3) .. 'st', tl, m, s_str, s, cap)
+for i = 1, #KEYS do fan_write(KEYS[i], m, s_str, s, cap) end
+return 1
+"""
+
+# KEYS flw. ARGV cap member score min max key-prefix capped-groups...
+# One slice of a fan-out on a single server, where a script may write keys
+# of any slot: the caches of the followers whose follow clocks lie in
+# min..max. Each slice reads the followers as it writes them (atomically):
+# one that unfollowed before is skipped, one that unfollows after finds the
+# entry in the cache it cleans; one that followed after the fan-out (a
+# later clock) is outside every slice.
+_FAN_OUT_RANGE = r"""
+local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local s = tonumber(s_str)
+local prefix = ARGV[6]
+local capped = {}
+for i = 7, #ARGV do capped[ARGV[i]] = true end
+local find, sub = string.find, string.sub
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], ARGV[5])) do
+  local colon = find(name, ':', 1, true)
+  if colon and capped[sub(name, 1, colon - 1)] then
+    fan_write(prefix .. name .. '}:tl', m, s_str, s, cap)
   end
 end
 return 1
 """
 
-# KEYS flw. ARGV feeds. Returns those that do not follow this feed now.
-_ABSENT = r"""
-local got = redis.call('ZMSCORE', KEYS[1], unpack(ARGV))
+# KEYS kept win flw. ARGV clock. The feeds that stopped following this one,
+# keeping history, after the clock: a fan-out before that delivered to them,
+# and its slices skipped them. kept holds the latest KEPT departures; if it
+# no longer reaches back to the clock, the windows tell (a slow scan).
+_DEPARTED = r"""
+local kept, win, flw = KEYS[1], KEYS[2], KEYS[3]
+local c = tonumber(ARGV[1])
+local oldest = redis.call('ZRANGE', kept, 0, 0, 'WITHSCORES')
+if #oldest == 0 then return {} end
+if tonumber(oldest[2]) <= c or redis.call('ZCARD', kept) < KEPT then
+  return redis.call('ZRANGEBYSCORE', kept, '(' .. ARGV[1], '+inf')
+end
 local out = {}
-for i = 1, #ARGV do
-  if not got[i] then out[#out + 1] = ARGV[i] end
+local all = redis.call('HGETALL', win)
+for i = 1, #all, 2 do
+  if not redis.call('ZSCORE', flw, all[i]) then
+    local ws = parse_windows(all[i + 1])
+    local stop = ws[#ws].stop
+    if stop and stop > c then out[#out + 1] = all[i] end
+  end
 end
 return out
 """
@@ -632,14 +680,14 @@ if not keep then redis.call('SREM', src, s) end
 return 1
 """
 
-# KEYS flw st win. ARGV follower keep.
+# KEYS flw st win kept. ARGV follower keep.
 _UNFOLLOW_S = r"""
-local flw, st, win = KEYS[1], KEYS[2], KEYS[3]
+local flw, st, win, kept = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local t, keep = ARGV[1], ARGV[2] == '1'
 if not redis.call('ZSCORE', flw, t) then return 0 end
 redis.call('ZREM', flw, t)
 local c = fmt(redis.call('HINCRBY', st, 'c', 1))
-redis.call('HSET', st, 'e', c)
+redis.call('HSET', st, 'e', c, 'u', c)
 if not keep then
   redis.call('HDEL', win, t)
   return 1
@@ -653,6 +701,8 @@ for i, w in ipairs(ws) do
   end
 end
 redis.call('HSET', win, t, table.concat(ws, ';'))
+redis.call('ZADD', kept, c, t)
+redis.call('ZREMRANGEBYRANK', kept, 0, -KEPT - 1)
 return 1
 """
 
@@ -738,7 +788,8 @@ _SCRIPTS = {
     "own_add": _OWN_ADD,
     "cache_add": _CACHE_ADD,
     "fan_out": _FAN_OUT,
-    "absent": _ABSENT,
+    "fan_out_range": _FAN_OUT_RANGE,
+    "departed": _DEPARTED,
     "cache_drop": _CACHE_DROP,
     "own_remove": _OWN_REMOVE,
     "drop_to": _DROP_TO,
@@ -835,7 +886,7 @@ class _Batch:
 class _Keys:
     """The names of one feed's keys (all in the feed's slot)."""
 
-    __slots__ = ("exc", "flw", "fng", "late", "om", "own", "src", "st", "tl", "win")
+    __slots__ = ("exc", "flw", "fng", "kept", "late", "om", "own", "src", "st", "tl", "win")
 
     def __init__(self, namespace: str, feed: str) -> None:
         prefix = f"{namespace}:{{{feed}}}:"
@@ -849,6 +900,7 @@ class _Keys:
         self.win = prefix + "win"
         self.exc = prefix + "exc"
         self.late = prefix + "late"
+        self.kept = prefix + "kept"
 
 
 # -- the provider ---------------------------------------------------------------
@@ -892,7 +944,7 @@ class RedisFeedProvider(FeedProvider):
         self.namespace = namespace
         self.timeline_cap = timeline_cap
         self.capped_groups = frozenset(capped_groups)
-        self._capped_raw_groups = frozenset(group.encode() for group in capped_groups)
+        self._capped_prefixes = tuple(f"{group}:".encode() for group in sorted(capped_groups))
         self.pipeline_chunk = pipeline_chunk
         if fan_out_batch < 1:
             raise ValueError(f"fan_out_batch must be at least 1, not {fan_out_batch}")
@@ -936,18 +988,21 @@ class RedisFeedProvider(FeedProvider):
         source = str(feed)
         keys = _Keys(self.namespace, source)
         # A chunk may run late: skip what the feed no longer owns and the
-        # feeds that no longer follow it (the check after the writes stays:
-        # an unfollow may still come between this one and them).
+        # feeds that no longer follow it, as of the feed's clock (read first:
+        # an unfollow after it makes _fan_out check again after the writes).
         batch = _Batch(self)
+        clock = batch.command("HGET", keys.st, "c")
         owned = batch.command("ZSCORE", keys.own, member)
-        absent = batch.script("absent", [keys.flw], capped)
+        present = batch.command("ZMSCORE", keys.flw, *capped)
         results = batch.run()
         if results[owned] is None:
             return
-        gone = set(results[absent])
-        following = [name for name in capped if name not in gone]
+        following = [
+            name for name, hit in zip(capped, results[present], strict=True) if hit is not None
+        ]
         if following:
-            self._fan_out(_Batch(self), member, score, {(source,): following})
+            since = {source: int(results[clock])}
+            self._fan_out(_Batch(self), member, score, {(source,): following}, since)
 
     def fans_out_on_read(self, feed: FeedId) -> bool:
         (flag,) = self._one("HGET", _Keys(self.namespace, str(feed)).st, "hy")
@@ -966,27 +1021,72 @@ class RedisFeedProvider(FeedProvider):
         hybrid = [source for source, call in fans if results[call] == [b"h"]]
         if not cache_followers:
             fans = fans[1:]
-        fanned = [(source, results[call]) for source, call in fans if source not in hybrid]
-        groups: dict[tuple[str, ...], list[bytes]]
-        if len(fanned) == 1:  # the usual case: one feed's followers
-            source, followers = fanned[0]
-            groups = {(source,): [f for f in followers if self._capped_raw(f)]}
-        else:
-            sources_of: dict[bytes, list[str]] = {}
-            for source, followers in fanned:
-                for follower in followers:
-                    if self._capped_raw(follower):
-                        sources_of.setdefault(follower, []).append(source)
-            groups = {}
-            for follower, sources in sources_of.items():
-                groups.setdefault(tuple(sources), []).append(follower)
+        # Per feed: its clock at the fan-out, and its followers then (on a
+        # cluster) or the bounds of their slices (on a single server).
+        fanned = {source: results[call] for source, call in fans if source not in hybrid}
         fan_out = _Batch(self)
         if hybrid:
             fan_out.command("SADD", self._hybrid_key, *hybrid)
             fan_out.command("SET", self._hybrid_version_key, uuid.uuid4().hex)
-        if groups or fan_out.calls:
-            self._fan_out(fan_out, member, score, groups)
+        if self._cluster:
+            self._fan_out_listed(fan_out, member, score, fanned)
+        elif fanned or fan_out.calls:
+            self._fan_out_sliced(fan_out, member, score, fanned)
         return aid
+
+    def _fan_out_sliced(
+        self, batch: _Batch, member: bytes, score: int, fanned: dict[str, list[Any]]
+    ) -> None:
+        """On a single server: run ``batch`` with the fan-out's slices, one
+        ``fan_out_range`` call per ``fan_out_batch`` followers of each feed,
+        each reading its followers as it writes their caches (so no follower
+        list travels to the client, and no follow needs checking after).
+        Then the feeds' departures keeping history since the fan-out, which
+        the slices skipped though it delivered to them, go the listed way."""
+        prefix = f"{self.namespace}:{{"
+        groups = sorted(self.capped_groups)
+        departed: dict[str, tuple[int, int]] = {}
+        for source, (clock, bounds) in fanned.items():
+            keys = _Keys(self.namespace, source)
+            for i, low in enumerate(bounds):
+                high = b"(" + bounds[i + 1] if i + 1 < len(bounds) else clock
+                batch.script(
+                    "fan_out_range",
+                    [keys.flw],
+                    [self.timeline_cap, member, score, low, high, prefix, *groups],
+                )
+            if bounds:
+                call = batch.script("departed", [keys.kept, keys.win, keys.flw], [clock])
+                departed[source] = (int(clock), call)
+        results = batch.run()
+        for source, (clock, call) in departed.items():
+            left = [name for name in results[call] if name.startswith(self._capped_prefixes)]
+            if left:
+                self._fan_out(_Batch(self), member, score, {(source,): left}, {source: clock})
+
+    def _fan_out_listed(
+        self, batch: _Batch, member: bytes, score: int, fanned: dict[str, list[Any]]
+    ) -> None:
+        """On a cluster, where a script's keys share a slot: run ``batch``
+        with the fan-out to the listed followers of each feed (a follower of
+        several of them written once), through ``_fan_out``."""
+        since = {source: int(clock) for source, (clock, _) in fanned.items()}
+        capped = self._capped_prefixes
+        groups: dict[tuple[str, ...], list[bytes]]
+        if len(fanned) == 1:  # the usual case: one feed's followers
+            ((source, (_, followers)),) = fanned.items()
+            groups = {(source,): [f for f in followers if f.startswith(capped)]}
+        else:
+            sources_of: dict[bytes, list[str]] = {}
+            for source, (_, followers) in fanned.items():
+                for follower in followers:
+                    if follower.startswith(capped):
+                        sources_of.setdefault(follower, []).append(source)
+            groups = {}
+            for follower, sources in sources_of.items():
+                groups.setdefault(tuple(sources), []).append(follower)
+        if groups or batch.calls:
+            self._fan_out(batch, member, score, groups, since)
 
     def _fan_out(
         self,
@@ -994,19 +1094,23 @@ class RedisFeedProvider(FeedProvider):
         member: bytes,
         score: int,
         groups: dict[tuple[str, ...], list[bytes]],
+        since: dict[str, int],
     ) -> None:
         """Run ``batch`` with ``member`` cached in the timelines of the
-        groups' followers (names as bytes), then take it out again where the
-        follower no longer follows any of its group's sources.
+        groups' followers (names as bytes: they followed each source of
+        their group at its clock ``since[source]``), then take it out again
+        where the follower no longer follows any of its group's sources.
 
         The writes do not check the follow: that would cost each follower a
         second key and two more commands. The check comes after them, on the
-        sources' side (one ``absent`` call per ``_CHECK_BATCH`` followers),
-        and an unfollow removes the follower there before it reads the cache
-        it cleans: so a write to a follower that unfollowed is either in what
-        the unfollow cleans or followed by a check that sees it gone. A
-        single server runs a pipeline in order, so the checks ride behind the
-        writes; on a cluster they wait for the writes to return."""
+        sources' side, and an unfollow removes the follower there before it
+        reads the cache it cleans: so a write to a follower that unfollowed
+        is either in what the unfollow cleans or followed by a check that
+        sees it gone. The check is one ``HGET`` per source, of the clock of
+        its last unfollow (``u``): only when that is later than ``since`` are
+        the followers looked up (``ZMSCORE``). A single server runs a
+        pipeline in order, so the checks ride behind the writes; on a
+        cluster they wait for the writes to return."""
         prefix = f"{self.namespace}:{{".encode()
         for followers in groups.values():
             args = (self.timeline_cap, member, score)
@@ -1016,32 +1120,60 @@ class RedisFeedProvider(FeedProvider):
                 for start in range(0, len(slot_keys), step):
                     batch.script("fan_out", slot_keys[start : start + step], args)
         checks = _Batch(self) if self._cluster else batch
-        calls: list[tuple[tuple[str, ...], int]] = []
-        for sources, followers in groups.items():
-            for source in sources:
-                flw = _Keys(self.namespace, source).flw
-                for start in range(0, len(followers), _CHECK_BATCH):
-                    chunk = followers[start : start + _CHECK_BATCH]
-                    calls.append((sources, checks.script("absent", [flw], chunk)))
+        sources = sorted({source for group in groups for source in group})
+        unfollowed = {
+            source: checks.command("HGET", _Keys(self.namespace, source).st, "u")
+            for source in sources
+        }
         results = batch.run()
-        if checks is not batch and checks.calls:
+        if checks is not batch:
             results = checks.run()
-        misses: dict[tuple[str, ...], Counter[bytes]] = {}
-        for sources, call in calls:
-            if results[call]:
-                misses.setdefault(sources, Counter()).update(results[call])
-        stale = [
-            follower
-            for sources, counts in misses.items()
-            for follower, count in counts.items()
-            if count == len(sources)  # absent from every source of its group
+        changed = {
+            source
+            for source, call in unfollowed.items()
+            if results[call] is not None and int(results[call]) > since[source]
+        }
+        # A group's followers still follow its sources that saw no unfollow.
+        doubtful = {
+            group: followers for group, followers in groups.items() if set(group) <= changed
+        }
+        if doubtful:
+            self._uncache(member, score, self._gone(doubtful))
+
+    def _gone(self, groups: dict[tuple[str, ...], list[bytes]]) -> list[bytes]:
+        """The followers (names as bytes) that follow none of their group's sources now."""
+        lookup = _Batch(self)
+        calls = [
+            (
+                group,
+                followers[start : start + _CHECK_BATCH],
+                lookup.command(
+                    "ZMSCORE",
+                    _Keys(self.namespace, source).flw,
+                    *followers[start : start + _CHECK_BATCH],
+                ),
+            )
+            for group, followers in groups.items()
+            for source in group
+            for start in range(0, len(followers), _CHECK_BATCH)
         ]
-        if stale:
-            self._uncache(member, score, stale)
+        results = lookup.run()
+        misses: dict[tuple[str, ...], Counter[bytes]] = {}
+        for group, chunk, call in calls:
+            absent = [f for f, hit in zip(chunk, results[call], strict=True) if hit is None]
+            misses.setdefault(group, Counter()).update(absent)
+        return [
+            follower
+            for group, counts in misses.items()
+            for follower, count in counts.items()
+            if count == len(group)  # absent from every source of its group
+        ]
 
     def _uncache(self, member: bytes, score: int, feeds: list[bytes]) -> None:
         """Take ``member`` out of the caches of ``feeds``, which got it from
         feeds they no longer follow, unless another path may hold it there."""
+        if not feeds:
+            return
         (owners,) = self._one("SMEMBERS", self._owners_key(member.hex()))
         names = _owners(owners)
         batch = _Batch(self)
@@ -1277,6 +1409,7 @@ class RedisFeedProvider(FeedProvider):
                 "1" if fan else "0",
                 self._cap_of(str(feed)),
                 -1 if self.celebrity_threshold is None else self.celebrity_threshold,
+                0 if self._cluster else self.fan_out_batch,  # listed or sliced fan-out
                 *(str(t) for t in targets),
             ],
         )
@@ -1322,7 +1455,9 @@ class RedisFeedProvider(FeedProvider):
             s_keys = _Keys(self.namespace, str(source))
             t_keys = _Keys(self.namespace, str(target))
             mine = batch.script("unfollow_t", [s_keys.fng, s_keys.src], [str(target), keep])
-            batch.script("unfollow_s", [t_keys.flw, t_keys.st, t_keys.win], [str(source), keep])
+            batch.script(
+                "unfollow_s", [t_keys.flw, t_keys.st, t_keys.win, t_keys.kept], [str(source), keep]
+            )
             calls.append((source, target, mine))
         # The follower's cache is read once the followed side has let go of
         # it (in the same pipeline on a single server, which runs it in
@@ -1522,9 +1657,6 @@ class RedisFeedProvider(FeedProvider):
     def _capped_name(self, feed: str) -> bool:
         return feed.partition(":")[0] in self.capped_groups
 
-    def _capped_raw(self, feed: bytes) -> bool:
-        return feed.partition(b":")[0] in self._capped_raw_groups
-
     def _cap_of(self, feed: str) -> int:
         return self.timeline_cap if self._capped_name(feed) else 0
 
@@ -1556,17 +1688,10 @@ class RedisFeedProvider(FeedProvider):
             return [self._execute_one(calls[0])]
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
+        send = self._pipeline if self._cluster else self._stream
         for attempt in range(2):
             try:
-                with self.client.pipeline(transaction=False) as pipe:
-                    queue = cast(Callable[..., object], pipe.execute_command)
-                    for i in pending:
-                        call = calls[i]
-                        if call.script is None:
-                            queue(*call.parts)
-                        else:
-                            queue("EVALSHA", self._shas[call.script], call.nkeys, *call.parts)
-                    replies = pipe.execute(raise_on_error=False)
+                replies = send([self._command(calls[i]) for i in pending])
             except RedisError as error:
                 raise _error(error) from error
             missing = []
@@ -1584,6 +1709,46 @@ class RedisFeedProvider(FeedProvider):
             self._load_scripts()
             pending = missing
         raise FeedProviderError("Redis keeps refusing the feed scripts")  # pragma: no cover
+
+    def _command(self, call: _Call) -> tuple[Any, ...]:
+        if call.script is None:
+            return call.parts
+        return ("EVALSHA", self._shas[call.script], call.nkeys, *call.parts)
+
+    def _pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """One round trip through redis-py's pipeline (a cluster's splits
+        the commands per node); errors come back as replies."""
+        with self.client.pipeline(transaction=False) as pipe:
+            queue = cast(Callable[..., object], pipe.execute_command)
+            for command in commands:
+                queue(*command)
+            return pipe.execute(raise_on_error=False)
+
+    def _stream(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """One round trip on one connection, like a pipeline, but sent in
+        slices as they are packed: the server runs the first commands of a
+        large fan-out while the client packs the next (redis-py's pipeline
+        packs them all first). Errors come back as replies; replies are as
+        the server sent them (no redis-py response callbacks)."""
+        pool = self.client.connection_pool
+        connection: Any = pool.get_connection()
+        try:
+            for start in range(0, len(commands), _SEND_SLICE):
+                connection.send_packed_command(
+                    connection.pack_commands(commands[start : start + _SEND_SLICE])
+                )
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except ResponseError as error:  # read whole: the stream stays in step
+                    replies.append(error)
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: never reuse it
+            raise
+        finally:
+            pool.release(connection)
+        return replies
 
     def _execute_one(self, call: _Call) -> Any:
         execute: Callable[..., Any] = self.client.execute_command

@@ -48,6 +48,7 @@ def machine_for(
     capped_groups: frozenset[str],
     fan_out_chunk: int | None = None,
     celebrity_threshold: int | None = None,
+    cluster_paths: bool = False,
 ) -> type:
     created: list[RedisFeedProvider] = []
 
@@ -59,6 +60,8 @@ def machine_for(
             capped_groups=capped_groups,
             celebrity_threshold=celebrity_threshold,
         )
+        if cluster_paths:  # what it does on a Redis Cluster, on the single server
+            made._cluster = True
         created.append(made)
         return made
 
@@ -104,6 +107,9 @@ class _NeedsRedis:
 ProductionCapMachine = machine_for(800, frozenset({TIMELINE}))
 LowCapMachine = machine_for(LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}))
 ChunkedMachine = machine_for(800, frozenset({TIMELINE}), fan_out_chunk=1)
+ClusterPathsMachine = machine_for(
+    LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), cluster_paths=True
+)
 HybridMachine = machine_for(800, frozenset({TIMELINE}), celebrity_threshold=0)
 HybridLowCapMachine = machine_for(
     LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), celebrity_threshold=1
@@ -119,6 +125,10 @@ class TestRedisChirpFeedsPastTheCap(_NeedsRedis, LowCapMachine.TestCase):  # typ
 
 
 class TestRedisChirpFeedsChunked(_NeedsRedis, ChunkedMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+class TestRedisChirpFeedsClusterPaths(_NeedsRedis, ClusterPathsMachine.TestCase):  # type: ignore[name-defined,misc]
     pass
 
 

@@ -38,19 +38,26 @@ ALL_GROUPS = frozenset({"user", "timeline", "hashtag", "mentions", "notification
 
 
 class CountingConnection(redis.Connection):
-    """Counts round trips (one per send: a command or a whole pipeline) and
-    the commands they carry."""
+    """Counts round trips (sends until the replies are read: a command, or a
+    whole pipeline sent in one or several writes) and the commands they carry."""
 
     sends = 0
     commands = 0
+    _awaiting = False  # sent since the last read: more sends join that round trip
 
     @classmethod
     def reset(cls) -> None:
         cls.sends = cls.commands = 0
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sends += 1
+        if not self._awaiting:
+            CountingConnection.sends += 1
+            self._awaiting = True
         super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        self._awaiting = False
+        return super().read_response(*args, **kwargs)
 
     def send_command(self, *args: Any, **kwargs: Any) -> None:
         CountingConnection.commands += 1
@@ -80,6 +87,7 @@ class RedisContract(FeedProviderContract):
     timeline_cap = 800
     capped_groups = frozenset({"timeline"})
     celebrity_threshold: int | None = None
+    cluster_paths = False
 
     @pytest.fixture(autouse=True)
     def _redis(self, redis_client: redis.Redis) -> Iterator[None]:
@@ -97,6 +105,8 @@ class RedisContract(FeedProviderContract):
             capped_groups=self.capped_groups,
             celebrity_threshold=self.celebrity_threshold,
         )
+        if self.cluster_paths:
+            provider._cluster = True
         self.providers.append(provider)
         return provider
 
@@ -111,6 +121,17 @@ class TestRedisFeedProviderCappedAtThree(RedisContract):
     property_max_examples = 30
     timeline_cap = 3
     capped_groups = ALL_GROUPS
+
+
+class TestRedisFeedProviderClusterPaths(RedisContract):
+    """What the provider does on a Redis Cluster (listed fan-outs checked
+    after their writes, follower caches read after the unfollow, records
+    by GET, redis-py's pipeline), run on the single server, at caps of 3."""
+
+    property_max_examples = 30
+    timeline_cap = 3
+    capped_groups = ALL_GROUPS
+    cluster_paths = True
 
 
 class TestRedisFeedProviderHybrid(RedisContract):
@@ -294,26 +315,28 @@ def test_fan_out_to_2000_followers_takes_two_round_trips(
 def unfollow_before_the_cache_writes(
     provider: RedisFeedProvider,
     monkeypatch: pytest.MonkeyPatch,
+    writes: str,
     *edges: tuple[FeedId, FeedId, bool],
 ) -> None:
     """Make the next fan-out meet unfollows (source, target, keep_history)
-    that land after it read the followers and before it writes their caches."""
-    write = provider._fan_out
+    that land after it read its followers and before the provider's method
+    ``writes`` writes their caches."""
+    write = getattr(provider, writes)
 
     def late(*args: Any) -> None:
-        for source, target, keep in edges:
-            provider.unfollow(source, target, keep_history=keep)
-        monkeypatch.setattr(provider, "_fan_out", write)
+        provider.unfollow_many([Follow(s, t) for s, t, keep in edges if not keep])
+        provider.unfollow_many([Follow(s, t) for s, t, keep in edges if keep], keep_history=True)
+        monkeypatch.setattr(provider, writes, write)
         write(*args)
 
-    monkeypatch.setattr(provider, "_fan_out", late)
+    monkeypatch.setattr(provider, writes, late)
 
 
-def test_a_fan_out_that_an_unfollow_overtakes_takes_its_writes_back(
+def test_a_fan_out_that_unfollows_overtake_writes_only_what_they_let_through(
     make: Callable[..., RedisFeedProvider], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cache writes do not check the follow; the check after them does,
-    and what another path holds (a mention, history kept) stays readable."""
+    """A slice skips who unfollowed; what another path holds (a mention, or
+    history kept while the post was fanned out) stays readable."""
     provider = make()
     author = FeedId("user", "star")
     gone, mentioned, kept, stays = (FeedId("timeline", n) for n in ("gone", "m", "kept", "stays"))
@@ -322,6 +345,7 @@ def test_a_fan_out_that_an_unfollow_overtakes_takes_its_writes_back(
     unfollow_before_the_cache_writes(
         provider,
         monkeypatch,
+        "_fan_out_sliced",
         (gone, author, False),
         (mentioned, author, False),
         (kept, author, True),
@@ -329,22 +353,42 @@ def test_a_fan_out_that_an_unfollow_overtakes_takes_its_writes_back(
     aid = provider.add_activity(author, post(author, 1, to=(mentioned,)))
     assert cached_ids(provider, gone) == [] and provider.read(gone) == []
     assert [a.id for a in provider.read(mentioned)] == [aid]
-    # Kept history: the post was fanned out while it still followed.
     assert [a.id for a in provider.read(kept)] == [aid, older]
     assert [a.id for a in provider.read(stays)] == [aid, older]
     assert cached_ids(provider, stays) == [aid, older]
 
 
-def test_a_late_chunk_that_an_unfollow_overtakes_takes_its_writes_back(
+def test_more_departures_keeping_history_than_a_feed_remembers_are_found_in_its_windows(
     make: Callable[..., RedisFeedProvider], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider = make()
-    author, gone, stays = FeedId("user", "star"), FeedId("timeline", "g"), FeedId("timeline", "s")
-    provider.follow_many([Follow(gone, author), Follow(stays, author)])
+    author = FeedId("user", "star")
+    readers = [FeedId("timeline", f"r{n}") for n in range(1002)]  # KEPT is 1,000
+    provider.follow_many([Follow(r, author) for r in readers])
+    edges = [(r, author, True) for r in readers[:1001]]
+    unfollow_before_the_cache_writes(provider, monkeypatch, "_fan_out_sliced", *edges)
+    aid = provider.add_activity(author, post(author, 1))
+    for reader in (readers[0], readers[500], readers[1000], readers[1001]):
+        assert [a.id for a in provider.read(reader)] == [aid]
+    assert provider.client.zcard(key(provider, author, "kept")) == 1000
+
+
+def test_a_fan_out_to_listed_followers_that_an_unfollow_overtakes_takes_its_writes_back(
+    make: Callable[..., RedisFeedProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk (and any fan-out on a cluster) writes first and checks the
+    follows after."""
+    provider = make()
+    author = FeedId("user", "star")
+    gone, kept, stays = (FeedId("timeline", n) for n in ("gone", "kept", "stays"))
+    provider.follow_many([Follow(f, author) for f in (gone, kept, stays)])
     aid = provider.store_activity(author, post(author, 1))
-    unfollow_before_the_cache_writes(provider, monkeypatch, (gone, author, False))
-    provider.copy_to_followers(author, aid, [gone, stays])
+    unfollow_before_the_cache_writes(
+        provider, monkeypatch, "_fan_out", (gone, author, False), (kept, author, True)
+    )
+    provider.copy_to_followers(author, aid, [gone, kept, stays])
     assert cached_ids(provider, gone) == [] and provider.read(gone) == []
+    assert [a.id for a in provider.read(kept)] == [aid]
     assert cached_ids(provider, stays) == [aid]
 
 
