@@ -1250,9 +1250,10 @@ def render(r: Results, plot: Path) -> str:
         f"{max(p.seconds for p in f.posts + f.full):.2f} s. Redis CPU is the server's "
         "`used_cpu_user + used_cpu_sys` over the post, EVALSHA its `commandstats` time "
         "(other clients of this server count too); the rest of the wall time is the "
-        "Python client building, sending and parsing one `fan_out` script call per 250 "
-        "followers (one `HMGET`, `ZCARD` and `ZADD` each inside it, plus the eviction "
-        "into a full cache).",
+        "client and the round trips: on this single server, `add_activity` sends one "
+        "`fan_out_range` script call per 250 followers, which reads them and writes "
+        "their caches (one `ZCARD` and one `ZADD` each, plus the eviction into a full "
+        "cache), streamed in one round trip.",
         "",
         f"### 2. Home timeline, {PAGE} enriched items: Chirp beside fan-out-on-read",
         "",

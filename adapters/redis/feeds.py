@@ -29,7 +29,9 @@ An activity's data is stored once, as a JSON string. Paths are not stored per en
 A feed of a *capped* group (``timeline`` by default) also keeps a *window
 cache*: the sorted set ``tl`` of the ids of its newest entries, at most
 ``timeline_cap`` of them, and a *horizon* score: every entry it holds with a
-score above the horizon is in ``tl``, nothing at or below it is. Fan-out
+score above the horizon is in ``tl``; nothing at or below it is read from
+``tl`` (a fan-out does not check the horizon, and what it leaves there goes
+with the next eviction). Fan-out
 writes ``tl``; a write into a full cache first drops its oldest tenth (raising
 the horizon), so the next ones find room; a read serves the page from
 ``tl`` and, when it goes past the horizon, merges the older page from the
@@ -51,9 +53,8 @@ Per feed F = ``group:id``, all in F's slot (tag ``{group:id}``):
 ``P:{F}:om``          hash    member -> ``direct|since|fans|to-sources|to-targets``
 ``P:{F}:st``          hash    ``c`` clock, ``h`` horizon, ``e`` clock of the last
                               window change, ``m`` highest split (see ``late``),
-                              ``hy`` set once F is hybrid, ``f:<feed>`` for each
-                              feed F follows (what ``fng`` holds, for fan-outs
-                              to read with the horizon in one ``HMGET``)
+                              ``hy`` set once F is hybrid, ``u`` clock of the
+                              last unfollow of F
 ``P:{F}:tl``          zset    the window cache (capped groups only)
 ``P:{F}:flw``         zset    followers, score = F's clock at follow
 ``P:{F}:fng``         zset    feeds F follows, score = F's clock at follow
@@ -66,6 +67,8 @@ Per feed F = ``group:id``, all in F's slot (tag ``{group:id}``):
 ``P:{F}:late``        zset    owned activities fanned out below some window's
                               split (back-dated or replayed), so a merge can
                               skip F's undelivered history
+``P:{F}:kept``        zset    the latest 1,000 followers that unfollowed F
+                              keeping history, score = F's clock then
 ====================  ======  ===================================================
 
 Per activity (tag ``{<32 hex digits>}``): ``P:a:{hex}`` string, its data as
@@ -76,25 +79,42 @@ only makes removals more cautious). Per foreign id: ``P:f:{sha1}`` set of
 the hex ids with that foreign id. ``P:hybrid``: the set of hybrid feeds and
 ``P:hybrid:v`` its version (see below).
 
-Every script but ``fan_out`` touches the keys of one feed or one activity
-only, so each runs in one slot. A fan-out writes one timeline per follower:
-``fan_out`` takes the timelines of ``fan_out_batch`` followers (250) in one
-call, and all the calls go in one pipeline. A script's keys must share a
-slot on Redis Cluster, so there the followers are batched per slot instead
-(redis-py's cluster pipeline then splits the calls per node); a single
-server or a replica set has no slots and batches them as they come. Scripts
-are loaded once and run with ``EVALSHA`` in the pipelines (redis-py's
-``Script`` objects would add a ``SCRIPT EXISTS`` round trip to each
-pipeline); ``NOSCRIPT`` reloads them.
+Every script but the fan-out's touches the keys of one feed or one activity
+only, so each runs in one slot. A fan-out writes one timeline per follower.
+On a single server (or a replica set), where a script may touch keys of any
+slot, ``own_add`` returns the follow clock of every ``fan_out_batch``-th
+follower (250), and each ``fan_out_range`` call writes the caches of the
+followers between two of them: it reads them as it writes, atomically, so
+a follower that unfollowed before its slice is skipped and one that
+unfollows after finds the entry in the cache it cleans, one that followed
+after the fan-out has a later clock than any slice, and no follower list
+travels to the client. Followers that unfollowed *keeping history* during
+the fan-out were delivered the activity but skipped by their slice: the
+``departed`` script finds them (in ``kept``, or in the windows once more
+than 1,000 left) and they go the listed way. On Redis Cluster, a script's
+keys must share a slot, so ``own_add`` returns the followers themselves and
+``fan_out`` calls write the caches of up to ``fan_out_batch`` listed
+followers of one slot each (redis-py's cluster pipeline splits the calls
+per node). Listed writes do not check the follow: the check comes after
+them, on the followed feeds' side, where an unfollow lets go of the
+follower before it reads the cache it cleans. It costs one ``HGET`` of the
+feed's ``u`` (and a ``ZMSCORE`` of the followers only when an unfollow came
+since); what a follower that left got is taken back with ``cache_drop``.
+Every call of a fan-out goes in one round trip, streamed: sent in slices as
+they are packed, so the server starts before the client has packed them all
+(redis-py's pipeline packs everything first; a cluster still uses it).
+Scripts are loaded once and run with ``EVALSHA`` (redis-py's ``Script``
+objects would add a ``SCRIPT EXISTS`` round trip to each pipeline);
+``NOSCRIPT`` reloads them.
 
-A fan-out's cost per follower is what Redis spends in ``fan_out``: one
-``HMGET`` (horizon and follow flag), one ``ZCARD`` and one ``ZADD``, about
-5 us into a small cache. An active reader's cache holds 721 to 800 entries,
-and there ``ZADD``'s linear scans of the listpack (membership, then the
-insert position) cost about 35 us: the price of 31 bytes per entry (the
-skiplist encoding would make it O(log n) at about 4x the memory). Shedding
-a tenth at a time keeps the eviction's own scans (``ZSCORE``, the trim) off
-all but one write in 80 (docs/benchmarks.md).
+A fan-out's cost per follower is what Redis spends in ``fan_out_range``:
+one ``ZCARD`` and one ``ZADD`` on the follower's cache, about 3 to 5 us
+into a small cache on these machines. An active reader's cache holds 721
+to 800 entries, and there ``ZADD``'s linear scans of the listpack
+(membership, then the insert position) cost about 35 us: the price of 31
+bytes per entry (the skiplist encoding would make it O(log n) at about 4x
+the memory). Shedding a tenth at a time keeps the eviction's own scans
+(``ZSCORE``, the trim) off all but one write in 80 (docs/benchmarks.md).
 
 Chunked and hybrid fan-out
 --------------------------
@@ -102,8 +122,9 @@ Delivery to followers is decided on the followed feed's side (its fan-out
 times against each follower's windows); a fan-out's per-follower work is only
 the cache writes. ``store_activity`` therefore does everything ``add_activity``
 does but those writes, and ``copy_to_followers`` makes them for one chunk
-(``fan_out`` checks the follow is still there; the activity must still be
-owned by the feed). A chunk that runs after an unfollow *and* a re-follow of
+of listed followers: it skips those that no longer follow and an activity
+the feed no longer owns, then writes as above (checked after the writes
+too). A chunk that runs after an unfollow *and* a re-follow of
 the same edge may cache an entry the merge would not deliver; the projector
 sends chunks at once, so that needs a worker backlog longer than the two
 events.
@@ -126,9 +147,11 @@ the threshold back to None once feeds went hybrid is not supported: reads
 would stop merging them (rebuild the feeds with a replay instead).
 
 Round trips (measured): ``add_activity`` 2 whatever the number of followers
-(record, ownership and fan-out scripts; then the capped followers' caches),
-``add_to_many`` 1, ``follow`` / ``follow_many`` 1 (+1 to copy into capped
-followers), ``unfollow`` 1 (+1 to 3 to clean a capped follower's cache),
+(record, ownership and fan-out scripts; then the capped followers' caches;
+on a cluster +1 for the check, and either way +2 to 4 when followers left
+during it), ``copy_to_followers`` 2, ``add_to_many`` 1, ``follow`` /
+``follow_many`` 1 (+1 to copy into capped followers), ``unfollow`` 1 (+1
+to 3 to clean a capped follower's cache, +1 on a cluster),
 ``remove_activity`` 3, +1 per level of ``to`` hand-offs, ``read`` 2 from a
 cache or a feed that follows nothing (the read script, one ``MGET``), 3 past
 the horizon, +1 when the page merges hybrid feeds' posts. Batches are cut
@@ -482,7 +505,7 @@ for i = 1, #KEYS do fan_write(KEYS[i], m, s_str, s, cap) end
 return 1
 """
 
-# KEYS flw. ARGV cap member score min max key-prefix capped-groups...
+# KEYS flw. ARGV cap member score min max key-prefix group-prefixes...
 # One slice of a fan-out on a single server, where a script may write keys
 # of any slot: the caches of the followers whose follow clocks lie in
 # min..max. Each slice reads the followers as it writes them (atomically):
@@ -492,14 +515,13 @@ return 1
 _FAN_OUT_RANGE = r"""
 local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local s = tonumber(s_str)
-local prefix = ARGV[6]
-local capped = {}
-for i = 7, #ARGV do capped[ARGV[i]] = true end
-local find, sub = string.find, string.sub
+local prefix, sub = ARGV[6], string.sub
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], ARGV[5])) do
-  local colon = find(name, ':', 1, true)
-  if colon and capped[sub(name, 1, colon - 1)] then
-    fan_write(prefix .. name .. '}:tl', m, s_str, s, cap)
+  for i = 7, #ARGV do  -- 'timeline:': the capped groups
+    if sub(name, 1, #ARGV[i]) == ARGV[i] then
+      fan_write(prefix .. name .. '}:tl', m, s_str, s, cap)
+      break
+    end
   end
 end
 return 1
@@ -1044,7 +1066,6 @@ class RedisFeedProvider(FeedProvider):
         Then the feeds' departures keeping history since the fan-out, which
         the slices skipped though it delivered to them, go the listed way."""
         prefix = f"{self.namespace}:{{"
-        groups = sorted(self.capped_groups)
         departed: dict[str, tuple[int, int]] = {}
         for source, (clock, bounds) in fanned.items():
             keys = _Keys(self.namespace, source)
@@ -1053,7 +1074,7 @@ class RedisFeedProvider(FeedProvider):
                 batch.script(
                     "fan_out_range",
                     [keys.flw],
-                    [self.timeline_cap, member, score, low, high, prefix, *groups],
+                    [self.timeline_cap, member, score, low, high, prefix, *self._capped_prefixes],
                 )
             if bounds:
                 call = batch.script("departed", [keys.kept, keys.win, keys.flw], [clock])
