@@ -249,6 +249,7 @@ Key = tuple[int, bytes]
 _PRELUDE = r"""
 local INF = math.huge
 local KEPT = 1000  -- departures keeping history that a feed's kept zset holds
+local HEX16 = string.rep('%02x', 16)
 local TOP = string.rep('\255', 17)
 
 local function split(s, sep)
@@ -371,6 +372,50 @@ local function delivered(om, exc, m, s, ws, t)
   if not d then return false end
   local x = excluded_at(exc, m, t)
   return not x or d > x
+end
+
+-- Follower t's k newest entries below the bound (us_str, um; none if nil),
+-- scoring at least floor_str (none if nil), delivered from the feed whose
+-- keys are own, om, win, exc, late: flat m, s, ...
+local function candidates(own, om, win, exc, late, t, k, us_str, um, floor_str)
+  local floor = floor_str and tonumber(floor_str)
+  local raw = redis.call('HGET', win, t)
+  if not raw then return {} end
+  local ws = parse_windows(raw)
+  local lo, lo_str = INF, nil
+  for _, w in ipairs(ws) do
+    if w.split < lo then lo, lo_str = w.split, w.split_s end
+  end
+  local us = us_str and tonumber(us_str)
+  local out = {}
+  local function scan(key, max, min)
+    local off, batch = 0, 2 * k + 8
+    while true do
+      local got = redis.call('ZREVRANGEBYSCORE', key, max, min, 'WITHSCORES', 'LIMIT', off, batch)
+      for i = 1, #got, 2 do
+        local m, s = got[i], tonumber(got[i + 1])
+        if (not us or key_lt(s, m, us, um)) and delivered(om, exc, m, s, ws, t) then
+          out[#out + 1] = m
+          out[#out + 1] = got[i + 1]
+          if #out >= 2 * k then return end
+        end
+      end
+      if #got < 2 * batch then return end
+      off = off + batch
+    end
+  end
+  -- Above the lowest split, scan what the feed owns; below it only fan-outs
+  -- during a window deliver, and each of those was recorded in late. Nothing
+  -- scoring below the floor is wanted (it could not make the page).
+  local own_min = lo == -INF and '-inf' or lo_str
+  if floor and (lo == -INF or floor > lo) then own_min = floor_str end
+  scan(own, us_str or '+inf', own_min)
+  if lo ~= -INF and #out < 2 * k and not (floor and floor >= lo) then
+    local lmax = '(' .. lo_str
+    if us and us < lo then lmax = us_str end
+    scan(late, lmax, floor_str or '-inf')
+  end
+  return out
 end
 
 -- Window cache: every held entry scoring above the horizon h is in tl.
@@ -728,14 +773,21 @@ redis.call('ZREMRANGEBYRANK', kept, 0, -KEPT - 1)
 return 1
 """
 
-# KEYS own st tl src. ARGV cap limit has-bound bound-score bound-member.
-# Returns {cache entries, own entries past the horizon, the feeds to merge
-# from (if a merge is needed), horizon or '', hybrid feeds to merge}.
+# KEYS own st tl src. ARGV cap limit has-bound bound-score bound-member
+# feed namespace, then on a cluster ('' namespace) the hybrid feeds.
+# Returns {'+', entries, records} for a whole page: from the cache, with
+# what the hybrid feeds it follows deliver, or from a feed that follows
+# nothing. Else, for the client to merge (a page past the horizon; or any
+# page on a cluster, where a script stays in one slot and the client merges
+# the hybrid feeds' deliveries): {cache entries, own entries past the
+# horizon, the feeds to merge from (if a merge is needed), horizon or '',
+# hybrid feeds to merge}.
 _READ = r"""
 local own, st, tl, src = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local cap, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
 local us_str, um = nil, nil
 if ARGV[3] == '1' then us_str, um = ARGV[4], ARGV[5] end
+local t, ns = ARGV[6], ARGV[7]
 local cached, h = {}, nil
 if cap > 0 then
   h = redis.call('HGET', st, 'h')
@@ -743,67 +795,68 @@ if cap > 0 then
 end
 local owned, srcs = {}, {}
 local need = limit - #cached / 2
-if need > 0 and (cap == 0 or h) then
+local past = need > 0 and (cap == 0 or h)
+if past then
   local bs, bm = us_str, um
   if h and (not us_str or tonumber(h) < tonumber(us_str)) then bs, bm = h, TOP end
   owned = range_below(own, bs, bm, nil, need)
   srcs = redis.call('SMEMBERS', src)
 end
--- ARGV[6..]: the hybrid feeds; those this feed has windows from are merged.
 local hyb = {}
-for i = 6, #ARGV do
-  if redis.call('SISMEMBER', src, ARGV[i]) == 1 then hyb[#hyb + 1] = ARGV[i] end
+if ns == '' then
+  -- On a cluster, ARGV[8..] are the hybrid feeds; the client merges them.
+  for i = 8, #ARGV do
+    if redis.call('SISMEMBER', src, ARGV[i]) == 1 then hyb[#hyb + 1] = ARGV[i] end
+  end
+  return {cached, owned, srcs, h or '', hyb}
 end
-return {cached, owned, srcs, h or '', hyb}
+hyb = redis.call('SINTER', src, ns .. ':hybrid')
+if past and #srcs > 0 then return {cached, owned, srcs, h or '', hyb} end
+for i = 1, #owned do cached[#cached + 1] = owned[i] end
+if #hyb > 0 then
+  -- Each hybrid feed's deliveries that could make the page: newer than its
+  -- last entry once it is full.
+  local floor = #cached >= 2 * limit and cached[2 * limit] or nil
+  local all, seen = {}, {}
+  local function add(flat)
+    for i = 1, #flat, 2 do
+      if not seen[flat[i]] then
+        seen[flat[i]] = true
+        all[#all + 1] = {tonumber(flat[i + 1]), flat[i], flat[i + 1]}
+      end
+    end
+  end
+  add(cached)
+  for _, f in ipairs(hyb) do
+    local p = ns .. ':{' .. f .. '}:'
+    add(candidates(p .. 'own', p .. 'om', p .. 'win', p .. 'exc', p .. 'late', t, limit,
+                   us_str, um, floor))
+  end
+  table.sort(all, function(x, y) return key_lt(y[1], y[2], x[1], x[2]) end)
+  cached = {}
+  for i = 1, math.min(limit, #all) do
+    cached[#cached + 1] = all[i][2]
+    cached[#cached + 1] = all[i][3]
+  end
+end
+local records = {}
+if #cached > 0 then
+  local keys = {}
+  for i = 1, #cached, 2 do
+    keys[#keys + 1] = ns .. ':a:{' .. string.format(HEX16, string.byte(cached[i], 1, 16)) .. '}'
+  end
+  records = redis.call('MGET', unpack(keys))
+end
+return {'+', cached, records}
 """
 
 # KEYS own om win exc late. ARGV follower k has-bound bound-score bound-member
-# floor-score ('' for none). The follower's k newest entries below the bound,
-# scoring at least the floor, delivered from this feed.
+# floor-score ('' for none). See candidates.
 _CANDIDATES = r"""
-local own, om, win, exc, late = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local t, k = ARGV[1], tonumber(ARGV[2])
 local us_str, um = nil, nil
 if ARGV[3] == '1' then us_str, um = ARGV[4], ARGV[5] end
-local floor_str = ARGV[6] ~= '' and ARGV[6] or nil
-local floor = floor_str and tonumber(floor_str)
-local raw = redis.call('HGET', win, t)
-if not raw then return {} end
-local ws = parse_windows(raw)
-local lo, lo_str = INF, nil
-for _, w in ipairs(ws) do
-  if w.split < lo then lo, lo_str = w.split, w.split_s end
-end
-local us = us_str and tonumber(us_str)
-local out = {}
-local function scan(key, max, min)
-  local off, batch = 0, 2 * k + 8
-  while true do
-    local got = redis.call('ZREVRANGEBYSCORE', key, max, min, 'WITHSCORES', 'LIMIT', off, batch)
-    for i = 1, #got, 2 do
-      local m, s = got[i], tonumber(got[i + 1])
-      if (not us or key_lt(s, m, us, um)) and delivered(om, exc, m, s, ws, t) then
-        out[#out + 1] = m
-        out[#out + 1] = got[i + 1]
-        if #out >= 2 * k then return end
-      end
-    end
-    if #got < 2 * batch then return end
-    off = off + batch
-  end
-end
--- Above the lowest split, scan what the feed owns; below it only fan-outs
--- during a window deliver, and each of those was recorded in late. Nothing
--- scoring below the floor is wanted (it could not make the page).
-local own_min = lo == -INF and '-inf' or lo_str
-if floor and (lo == -INF or floor > lo) then own_min = floor_str end
-scan(own, us_str or '+inf', own_min)
-if lo ~= -INF and #out < 2 * k and not (floor and floor >= lo) then
-  local lmax = '(' .. lo_str
-  if us and us < lo then lmax = us_str end
-  scan(late, lmax, floor_str or '-inf')
-end
-return out
+return candidates(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], tonumber(ARGV[2]),
+                  us_str, um, ARGV[6] ~= '' and ARGV[6] or nil)
 """
 
 _SCRIPTS = {
@@ -1543,41 +1596,35 @@ class RedisFeedProvider(FeedProvider):
         keys = _Keys(self.namespace, name)
         cap = self._cap_of(name)
         bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
-        merges_hybrids = self.celebrity_threshold is not None and cap > 0
-        token, hybrids = self._hybrids if merges_hybrids else (None, ())
 
-        def read_call(hybrids: Sequence[str]) -> _Call:
-            args = (cap, limit, *bound_args, *hybrids)
+        def read_call(namespace: str, hybrids: Sequence[str] = ()) -> _Call:
+            args = (cap, limit, *bound_args, name, namespace, *hybrids)
             return _Call("read", (keys.own, keys.st, keys.tl, keys.src, *args), 4)
 
-        if merges_hybrids:
-            current, result = self._execute(
-                [_Call(None, ("GET", self._hybrid_version_key)), read_call(hybrids)]
-            )
-            if current != token:  # a feed turned hybrid since: read again with it
-                members, current = self._execute(
-                    [
-                        _Call(None, ("SMEMBERS", self._hybrid_key)),
-                        _Call(None, ("GET", self._hybrid_version_key)),
-                    ]
-                )
-                hybrids = tuple(sorted(_text(m) for m in members))
-                self._hybrids = (current, hybrids)
-                (result,) = self._execute([read_call(hybrids)])
+        if not self._cluster:
+            # A single server: the script merges the hybrid feeds' deliveries
+            # and fetches the records, so a page is one round trip.
+            (result,) = self._execute([read_call(self.namespace)])
+        elif self.celebrity_threshold is not None and cap > 0:
+            result = self._read_on_cluster(read_call)
         else:
-            (result,) = self._execute([read_call(())])
-        cached_flat, owned_flat, srcs, horizon, hybrid_srcs = result
-        entries = _pairs(cached_flat)
-        need = limit - len(entries)
-        if need > 0 and (cap == 0 or horizon != b""):
-            entries += self._merge(name, need, bound, horizon, _pairs(owned_flat), srcs)
-        if hybrid_srcs:
-            entries = self._merge_hybrid(
-                name, limit, bound, entries, sorted(_text(h) for h in hybrid_srcs)
-            )
+            (result,) = self._execute([read_call("")])
+        if result[0] == b"+":
+            entries = _pairs(result[1])
+            records = cast(list[bytes | None], result[2])
+        else:
+            cached_flat, owned_flat, srcs, horizon, hybrid_srcs = result
+            entries = _pairs(cached_flat)
+            need = limit - len(entries)
+            if need > 0 and (cap == 0 or horizon != b""):
+                entries += self._merge(name, need, bound, horizon, _pairs(owned_flat), srcs)
+            if hybrid_srcs:
+                entries = self._merge_hybrid(
+                    name, limit, bound, entries, sorted(_text(h) for h in hybrid_srcs)
+                )
+            records = self._records([member for _, member in entries]) if entries else []
         if not entries:
             return [], 0, None
-        records = self._records([member for _, member in entries])
         found = [
             (member, record)
             for (_, member), record in zip(entries, records, strict=True)
@@ -1589,6 +1636,28 @@ class RedisFeedProvider(FeedProvider):
             self._stored(member, fields) for (member, _), fields in zip(found, data, strict=True)
         ]
         return items, len(entries), entries[-1]
+
+    def _read_on_cluster(self, read_call: Callable[..., _Call]) -> Any:
+        """The read script's reply on a cluster, given the hybrid feeds (the
+        script's keys stay in one slot, so the client names them). The
+        provider keeps them as last read with their version, whose GET goes
+        in the same round trip as the script; only when it changed is the
+        set read again and the script run again with it."""
+        token, hybrids = self._hybrids
+        current, result = self._execute(
+            [_Call(None, ("GET", self._hybrid_version_key)), read_call("", hybrids)]
+        )
+        if current != token:  # a feed turned hybrid since: read again with it
+            members, current = self._execute(
+                [
+                    _Call(None, ("SMEMBERS", self._hybrid_key)),
+                    _Call(None, ("GET", self._hybrid_version_key)),
+                ]
+            )
+            hybrids = tuple(sorted(_text(m) for m in members))
+            self._hybrids = (current, hybrids)
+            (result,) = self._execute([read_call("", hybrids)])
+        return result
 
     def _records(self, members: list[bytes]) -> list[bytes | None]:
         """The stored data of each activity (None if gone): one MGET on a

@@ -431,17 +431,49 @@ def test_a_celebrity_post_costs_a_constant_number_of_writes_and_reads_the_same(
         counting.close()
 
 
+def test_a_page_with_hybrid_feeds_merged_is_one_round_trip_on_a_single_server(
+    make: Callable[..., RedisFeedProvider], redis_url: str
+) -> None:
+    """The read script merges what the hybrid feeds deliver and fetches the
+    records itself; a page past the cache's horizon takes more."""
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    counting = redis.Redis(connection_pool=pool)
+    try:
+        writer = make(counting, celebrity_threshold=2, timeline_cap=3)
+        reader = RedisFeedProvider(counting, writer.namespace, timeline_cap=3)
+        star, other = FeedId("user", "star"), FeedId("user", "other")
+        fans = [FeedId("timeline", f"f{n}") for n in range(3)]
+        writer.follow_many([Follow(fan, star) for fan in fans])
+        writer.follow_many([Follow(fan, other) for fan in fans[:2]])  # 2: not past the threshold
+        posts = []
+        for n in range(6):  # the star's posts are merged, the other's cached
+            author = star if n % 2 else other
+            posts.append(writer.add_activity(author, post(author, n)))
+        assert writer.fans_out_on_read(star) and not writer.fans_out_on_read(other)
+        newest_first = posts[::-1]
+
+        CountingConnection.reset()
+        page = reader.read(fans[0], limit=3)
+        assert [a.id for a in page] == newest_first[:3]
+        assert CountingConnection.sends == 1
+        assert [a.id for a in read_all(reader, fans[0], 2)] == newest_first
+    finally:
+        counting.close()
+
+
 def test_a_reader_learns_of_a_new_hybrid_feed_without_an_extra_round_trip_otherwise(
     make: Callable[..., RedisFeedProvider], redis_url: str
 ) -> None:
-    """Providers sharing a namespace (web processes) keep the hybrid set as
-    last read: a read sends its version beside the read script, and reads
-    the set again only after another provider made a feed hybrid."""
+    """On a cluster (its code paths, on the single server), providers sharing
+    a namespace (web processes) keep the hybrid set as last read: a read
+    sends its version beside the read script, and reads the set again only
+    after another provider made a feed hybrid."""
     pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
     counting = redis.Redis(connection_pool=pool)
     try:
         writer = make(counting, celebrity_threshold=2)
         reader = RedisFeedProvider(counting, writer.namespace, celebrity_threshold=2)
+        writer._cluster = reader._cluster = True
         star, fans = FeedId("user", "star"), [FeedId("timeline", f"f{n}") for n in range(3)]
         writer.follow_many([Follow(fan, star) for fan in fans], activity_copy_limit=0)
         first = writer.add_activity(fans[0], post(fans[0], 0))
