@@ -437,7 +437,8 @@ def fill_caches(client: redis.Redis, provider: RedisFeedProvider, followers: Seq
     template = f"{provider.namespace}:template"
     rng = random.Random(3)
     base = 1_700_000_000_000_000  # November 2023, older than the posts, in microseconds
-    entries = {rng.randbytes(16): base + i * 1_000_000 for i in range(provider.timeline_cap)}
+    # A cache scores its entries by negated time (the newest first).
+    entries = {rng.randbytes(16): -(base + i * 1_000_000) for i in range(provider.timeline_cap)}
     client.zadd(template, entries)
     log(f"fan-out: filling {len(followers):,} caches to {provider.timeline_cap} entries")
     for first in range(0, len(followers), 5000):

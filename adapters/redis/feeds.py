@@ -55,7 +55,8 @@ Per feed F = ``group:id``, all in F's slot (tag ``{group:id}``):
                               window change, ``m`` highest split (see ``late``),
                               ``hy`` set once F is hybrid, ``u`` clock of the
                               last unfollow of F
-``P:{F}:tl``          zset    the window cache (capped groups only)
+``P:{F}:tl``          zset    the window cache (capped groups only); score =
+                              minus the time, so the newest come first
 ``P:{F}:flw``         zset    followers, score = F's clock at follow
 ``P:{F}:fng``         zset    feeds F follows, score = F's clock at follow
 ``P:{F}:src``         set     feeds F has follow windows from (followed now, or
@@ -418,22 +419,27 @@ local function candidates(own, om, win, exc, late, t, k, us_str, um, floor_str)
   return out
 end
 
--- Window cache: every held entry scoring above the horizon h is in tl.
+-- Window cache: every held entry scoring above the horizon h is in tl. Its
+-- scores are negated times, so the newest entries come first in the
+-- listpack and a ZADD of a new one finds its place at once (a listpack
+-- insert scans from the head).
+local function neg(s_str) return fmt(-tonumber(s_str)) end
+
 local function raise_horizon(st, tl, s_str)
   local h = redis.call('HGET', st, 'h')
   if not h or tonumber(s_str) > tonumber(h) then redis.call('HSET', st, 'h', s_str) end
-  redis.call('ZREMRANGEBYSCORE', tl, '-inf', s_str)
+  redis.call('ZREMRANGEBYSCORE', tl, neg(s_str), '+inf')
 end
 
--- cache_add for an entry known to score above the horizon.
-local function cache_put(st, tl, m, s_str, s, cap)
+-- cache_add for an entry known to score above the horizon (ns_str = -s).
+local function cache_put(st, tl, m, s_str, s, ns_str, cap)
   if redis.call('ZCARD', tl) < cap then
-    redis.call('ZADD', tl, s_str, m)  -- an entry already there stays as it is
+    redis.call('ZADD', tl, ns_str, m)  -- an entry already there stays as it is
     return
   end
   if redis.call('ZSCORE', tl, m) then return end
-  local low = redis.call('ZRANGE', tl, 0, 0, 'WITHSCORES')
-  if s < tonumber(low[2]) then
+  local oldest = redis.call('ZRANGE', tl, -1, -1, 'WITHSCORES')
+  if s < -tonumber(oldest[2]) then
     raise_horizon(st, tl, s_str)
     return
   end
@@ -441,26 +447,65 @@ local function cache_put(st, tl, m, s_str, s, cap)
   -- never outgrows the cap, and listpack), so that the next writes find room
   -- without the eviction's cost; a new entry at or below the edge goes too.
   local drop = math.max(1, math.floor(cap / 10))
-  local edge = redis.call('ZRANGE', tl, drop - 1, drop - 1, 'WITHSCORES')
-  raise_horizon(st, tl, edge[2])
-  if s > tonumber(edge[2]) then redis.call('ZADD', tl, s_str, m) end
+  local edge = neg(redis.call('ZRANGE', tl, -drop, -drop, 'WITHSCORES')[2])
+  raise_horizon(st, tl, edge)
+  if s > tonumber(edge) then redis.call('ZADD', tl, ns_str, m) end
 end
 
 -- A fan-out's write. It skips cache_add's horizon check: an entry at or
 -- below the horizon is never read, and goes with the next eviction.
-local function fan_write(tl, m, s_str, s, cap)
+local function fan_write(tl, m, s_str, s, ns_str, cap)
   if redis.call('ZCARD', tl) < cap then
-    redis.call('ZADD', tl, s_str, m)  -- an entry already there stays as it is
+    redis.call('ZADD', tl, ns_str, m)  -- an entry already there stays as it is
   else
-    cache_put(string.sub(tl, 1, -3) .. 'st', tl, m, s_str, s, cap)
+    cache_put(string.sub(tl, 1, -3) .. 'st', tl, m, s_str, s, ns_str, cap)
   end
+end
+
+-- The cache's entries below (us, um) (no bound if us_str is nil) and above
+-- lo_str (exclusive; none if nil): newest first, at most n, flat m, s, ...
+-- (times, not negated).
+local function cache_below(tl, us_str, um, lo_str, n)
+  if n <= 0 then return {} end
+  local us = us_str and tonumber(us_str)
+  local min = us_str and neg(us_str) or '-inf'
+  local max = lo_str and ('(' .. neg(lo_str)) or '+inf'
+  local found, tied = {}, false
+  local off, batch, full = 0, n + 4, false
+  while not full do
+    local got = redis.call('ZRANGEBYSCORE', tl, min, max, 'WITHSCORES', 'LIMIT', off, batch)
+    for i = 1, #got, 2 do
+      local s = -tonumber(got[i + 1])
+      local last = found[#found]
+      -- Equal times come in ascending member order: read the n-th's whole level.
+      if #found >= n and s ~= last[1] then
+        full = true
+        break
+      end
+      if not us or key_lt(s, got[i], us, um) then
+        if last and s == last[1] then tied = true end
+        found[#found + 1] = {s, got[i]}
+      end
+    end
+    if #got < 2 * batch then break end
+    off = off + batch
+  end
+  if tied then
+    table.sort(found, function(x, y) return key_lt(y[1], y[2], x[1], x[2]) end)
+  end
+  local out = {}
+  for i = 1, math.min(n, #found) do
+    out[#out + 1] = found[i][2]
+    out[#out + 1] = fmt(found[i][1])
+  end
+  return out
 end
 
 local function cache_add(st, tl, m, s_str, cap)
   local s = tonumber(s_str)
   local h = redis.call('HGET', st, 'h')
   if h and s <= tonumber(h) then return end
-  cache_put(st, tl, m, s_str, s, cap)
+  cache_put(st, tl, m, s_str, s, neg(s_str), cap)
 end
 
 -- Entries of zset key below (us, um) (no bound if us_str is nil) and above
@@ -545,8 +590,8 @@ return {fmt(c), bounds}
 # key's hash tag (so its slot): it is derived when a full cache needs it.
 _FAN_OUT = r"""
 local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local s = tonumber(s_str)
-for i = 1, #KEYS do fan_write(KEYS[i], m, s_str, s, cap) end
+local s, ns_str = tonumber(s_str), neg(s_str)
+for i = 1, #KEYS do fan_write(KEYS[i], m, s_str, s, ns_str, cap) end
 return 1
 """
 
@@ -559,12 +604,12 @@ return 1
 # later clock) is outside every slice.
 _FAN_OUT_RANGE = r"""
 local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local s = tonumber(s_str)
+local s, ns_str = tonumber(s_str), neg(s_str)
 local prefix, sub = ARGV[6], string.sub
 for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], ARGV[5])) do
   for i = 7, #ARGV do  -- 'timeline:': the capped groups
     if sub(name, 1, #ARGV[i]) == ARGV[i] then
-      fan_write(prefix .. name .. '}:tl', m, s_str, s, cap)
+      fan_write(prefix .. name .. '}:tl', m, s_str, s, ns_str, cap)
       break
     end
   end
@@ -791,7 +836,7 @@ local t, ns = ARGV[6], ARGV[7]
 local cached, h = {}, nil
 if cap > 0 then
   h = redis.call('HGET', st, 'h')
-  cached = range_below(tl, us_str, um, h, limit)
+  cached = cache_below(tl, us_str, um, h, limit)
 end
 local owned, srcs = {}, {}
 local need = limit - #cached / 2
@@ -1554,7 +1599,9 @@ class RedisFeedProvider(FeedProvider):
         owned = _Batch(self)
         checks = []
         for source, target, mine, read in reads:
-            cached = _scored(cached_of[read]) if int(results[mine]) == 1 else []
+            cached = []
+            if int(results[mine]) == 1:  # a cache scores entries by negated time
+                cached = [(-score, member) for score, member in _scored(cached_of[read])]
             if cached:
                 members = [member for _, member in cached]
                 own_key = _Keys(self.namespace, str(target)).own

@@ -170,10 +170,11 @@ def key(provider: RedisFeedProvider, feed: FeedId, suffix: str) -> str:
 
 
 def cached_ids(provider: RedisFeedProvider, feed: FeedId) -> list[str]:
-    """The ids in a capped feed's cache, newest first."""
+    """The ids in a capped feed's cache, newest first (scores are negated times)."""
     tl_key = key(provider, feed, "tl")
-    members: list[bytes] = provider.client.zrevrange(tl_key, 0, -1)  # type: ignore[assignment]
-    return [str(uuid.UUID(bytes=member)) for member in members]
+    scored: list[tuple[bytes, float]] = provider.client.zrange(tl_key, 0, -1, withscores=True)  # type: ignore[assignment]
+    newest_first = sorted(scored, key=lambda pair: (-pair[1], pair[0]), reverse=True)
+    return [str(uuid.UUID(bytes=member)) for member, _ in newest_first]
 
 
 def read_all(provider: FeedProvider, feed: FeedId, page: int) -> list[StoredActivity]:
@@ -256,6 +257,24 @@ def test_a_capped_timeline_keeps_its_newest_800_and_pages_past_them_to_the_end(
         assert found == expected, page  # the same activities, order and data
         ids = [item.id for item in found]
         assert len(set(ids)) == len(ids)
+
+
+def test_posts_of_the_same_microsecond_page_from_a_cache_in_id_order(
+    make: Callable[..., RedisFeedProvider],
+) -> None:
+    """A cache scores entries by negated time, which lists equal times in
+    ascending id order: reads still page them newest (highest id) first."""
+    provider = make()
+    both = Both(provider)
+    timeline = FeedId("timeline", "reader")
+    authors = [FeedId("user", f"a{n}") for n in range(12)]
+    both.follow_many([Follow(timeline, author) for author in authors])
+    for n, author in enumerate(authors):
+        both.add_activity(author, post(author, n, seconds=60 if n % 3 else 30))
+    expected = read_all(both.reference, timeline, 100)
+    assert len(expected) == 12
+    for page in (1, 2, 5):
+        assert read_all(provider, timeline, page) == expected, page
 
 
 def test_data_is_stored_once_and_timelines_hold_16_byte_ids(
