@@ -19,7 +19,7 @@ ratios, not the absolute figures):
 Both sides of (2) are loaded directly, not through Chirp's event-sourced
 commands (8.8M ops at ~350 ops/s would take about 7 hours): the follow graph
 with ``follow_many`` and every post with ``add_activity`` (the projector's
-calls, newest first), the catalog's tables and the baseline's with COPY. The
+calls, in time order), the catalog's tables and the baseline's with COPY. The
 final state of the workload is loaded (follows minus unfollows, posts minus
 deletes). Run on demand, not in the test suite::
 
@@ -649,10 +649,9 @@ def _load_posts(part: int) -> int:
     done = _SHARED["done"]
     provider = plain_provider(redis.Redis.from_url(_SHARED["url"]), _SHARED["namespace"])
     count = 0
-    # Newest first: the caches end the same (the newest entries, the horizon
-    # just below them) as in time order, but an older entry reaching a full
-    # cache is refused at once instead of evicting, which halves the load time.
-    for post in reversed(network.posts):
+    # In time order, as they were posted: each post goes to the head of its
+    # followers' caches (scored by negated time), and a full cache sheds.
+    for post in network.posts:
         if post.author % parts != part:
             continue
         provider.add_activity(user_feed(network.names[post.author]), activity_of(network, post))
@@ -1266,12 +1265,10 @@ def render(r: Results, plot: Path) -> str:
         f"would take about 7 hours. Chirp's side: `follow_many` for {whose} "
         f"(its owner's feed and its followees', {load.follow_seconds:,.0f} s), then "
         "`add_activity` for every post with the projector's activity (hashtag and mention "
-        f"targets), newest first, over {cfg.workers} processes (split by author): "
+        f"targets), in time order, over {cfg.workers} processes (split by author): "
         f"{load.fanout_entries:,} timeline entries in {load.post_seconds:,.0f} s "
-        f"({load.fanout_entries / load.post_seconds:,.0f}/s; newest first leaves the same "
-        "caches and horizons as time order, since a cache keeps the newest entries, but an "
-        "older entry reaching a full cache is refused at once instead of evicting one); "
-        "the catalog's tables by COPY "
+        f"({load.fanout_entries / load.post_seconds:,.0f}/s, full caches shedding as "
+        "they go); the catalog's tables by COPY "
         f"({load.catalog_seconds:,.0f} s). Redis grew by {load.redis_bytes / 2**30:.2f} GiB.{only} "
         f"Baseline: `users`, `posts(author_id, created_at, text)` with an index on "
         f"`(author_id, created_at DESC)` and `follows(follower_id, followee_id)` (primary key), "
