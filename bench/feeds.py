@@ -1160,7 +1160,7 @@ def render(r: Results, plot: Path) -> str:
             f"followers): p50 {ms(median(c.plain_reads))} ms, p99 "
             f"{ms(quantile(c.plain_reads, 0.99))} ms after the plain post; p50 "
             f"{ms(median(c.hybrid_reads))} ms, p99 {ms(quantile(c.hybrid_reads, 0.99))} ms "
-            "after the hybrid one, which reads merge in (+1 round trip): it came first on "
+            "after the hybrid one, which reads merge in (in the read script): it came first on "
             f"{c.hybrid_seen} of {len(c.hybrid_reads)} pages."
         )
     whose, only = "every home timeline", ""
@@ -1277,8 +1277,9 @@ def render(r: Results, plot: Path) -> str:
         f"    {BASELINE_QUERY}",
         "",
         "(the reader's own posts are included, as in Chirp's home timeline). Chirp's page is "
-        "`FeedQueries.home_timeline`: one `RedisFeedProvider.read` (the read script with the "
-        "hybrid set's version beside it, then one `MGET` of the page's records) and one "
+        "`FeedQueries.home_timeline`: one `RedisFeedProvider.read` (one round trip on this "
+        "single server: the read script, which also merges what hybrid feeds deliver and "
+        "fetches the page's records) and one "
         "catalog query (the posts with their authors); the user is looked up only when the "
         "page is empty. The provider reads with the celebrity threshold the wiring passes "
         f"({DEFAULT_CELEBRITY_THRESHOLD:,}); the posts were loaded without it, so in this "
@@ -1302,8 +1303,9 @@ def render(r: Results, plot: Path) -> str:
         "through a provider with threshold 0, which turns it hybrid as the wired threshold "
         f"would with every timeline built: {hr.hybrid_feeds} feeds are hybrid now, and the "
         "same readers read again. Their posts stay in the caches, and a page now also merges "
-        "them from each hybrid feed the reader follows (one more round trip, a `candidates` "
-        "script per such feed): what every page costs in production, where their posts are "
+        "them from each hybrid feed the reader follows (inside the same read script, which "
+        "checks each such feed's newest posts against the reader's follow windows): what "
+        "every page costs in production, where their posts are "
         f"not cached. Check: {hr.pages_agreeing} of {hr.pages_checked} pages agree with "
         f"PostgreSQL's, {hr.short_pages} short.",
         "",

@@ -109,13 +109,14 @@ objects would add a ``SCRIPT EXISTS`` round trip to each pipeline);
 ``NOSCRIPT`` reloads them.
 
 A fan-out's cost per follower is what Redis spends in ``fan_out_range``:
-one ``ZCARD`` and one ``ZADD`` on the follower's cache, about 3 to 5 us
-into a small cache on these machines. An active reader's cache holds 721
-to 800 entries, and there ``ZADD``'s linear scans of the listpack
-(membership, then the insert position) cost about 35 us: the price of 31
-bytes per entry (the skiplist encoding would make it O(log n) at about 4x
-the memory). Shedding a tenth at a time keeps the eviction's own scans
-(``ZSCORE``, the trim) off all but one write in 80 (docs/benchmarks.md).
+one ``ZCARD`` and one ``ZADD`` on the follower's cache, about 4 us into a
+small cache on these machines (0.7 of a raw ``ZADD``'s rate, measured). An
+active reader's cache holds 721 to 800 entries, and there ``ZADD`` scans
+the listpack for the member (the insert position is the first one, scores
+being negated times): about 15 us, the price of 31 bytes per entry (the
+skiplist encoding would make it O(log n) at about 4x the memory). Shedding
+a tenth at a time keeps the eviction's own scans (``ZSCORE``, the trim) off
+all but one write in 80 (docs/benchmarks.md).
 
 Chunked and hybrid fan-out
 --------------------------
