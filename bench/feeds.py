@@ -904,8 +904,7 @@ def bench_reads(
     client: redis.Redis,
     readers: list[tuple[BandResult, int]],
 ) -> ReadResult:
-    # Read as the wiring does, with the celebrity threshold: the hybrid set's
-    # version rides along with every read.
+    # Read as the wiring does, with the celebrity threshold.
     provider = RedisFeedProvider(client, namespace, celebrity_threshold=DEFAULT_CELEBRITY_THRESHOLD)
     hybrid_feeds = int(client.scard(f"{namespace}:hybrid"))
     timed = TimedRead(provider.read)
@@ -981,7 +980,9 @@ def make_celebrities_hybrid(client: redis.Redis, namespace: str, network: Networ
     too, which is the cost measured. Returns how many feeds are hybrid."""
     followers = network.follower_counts()
     turner = RedisFeedProvider(client, namespace, celebrity_threshold=0)
-    when = datetime(2000, 1, 1)  # below every cache's horizon: nothing else changes
+    # Turned hybrid at this post, the feed writes it to no cache; the post
+    # is older than every other one, so no page would show it meanwhile.
+    when = datetime(2000, 1, 1)
     for user, count in enumerate(followers):
         if count > DEFAULT_CELEBRITY_THRESHOLD:
             feed = user_feed(network.names[user])

@@ -134,19 +134,21 @@ events.
 With ``celebrity_threshold`` set, a feed with more followers than that at a
 fan-out becomes *hybrid* for good (``hy`` in its ``st`` hash, and its name in
 the set ``P:hybrid``): its fan-outs write no follower's cache, so a post costs
-the same few commands whatever the number of followers. A provider keeps
-the set as last read with its version, ``P:hybrid:v`` (a new random token
-whenever the set grows): a read of a capped feed sends the token's ``GET``
-in the same round trip as its script, given the known hybrid feeds, and
-reads ``P:hybrid`` again (+2 round trips) only when the token changed. The
-read script reports which hybrid feeds it has windows from; their deliveries
-are merged into the
-page with the ``candidates`` script, so a timeline reads the same with or
-without the threshold (the contract and the model test run with thresholds 0
-and 1). Staying hybrid avoids re-caching a large audience when an account
-drifts back under the threshold; crossing back would be correct too. Setting
-the threshold back to None once feeds went hybrid is not supported: reads
-would stop merging them (rebuild the feeds with a replay instead).
+the same few commands whatever the number of followers. A read merges the
+deliveries of the hybrid feeds the reader has windows from (the
+``candidates`` logic, floored at the page's last entry), so a timeline
+reads the same with or without the threshold (the contract and the model
+test run with thresholds 0 and 1). On a single server the read script does
+it itself (``SINTER`` of the reader's sources with ``P:hybrid``). On a
+cluster the script stays in the reader's slot: a provider keeps the set as
+last read with its version, ``P:hybrid:v`` (a new random token whenever the
+set grows), sends the token's ``GET`` in the same round trip as the script,
+reads ``P:hybrid`` again (+2 round trips) only when the token changed, and
+merges with one ``candidates`` call per hybrid feed the script reports.
+Staying hybrid avoids re-caching a large audience when an account drifts
+back under the threshold; crossing back would be correct too. On a cluster,
+setting the threshold back to None once feeds went hybrid is not
+supported: reads would stop merging them (rebuild the feeds with a replay).
 
 Round trips (measured): ``add_activity`` 2 whatever the number of followers
 (record, ownership and fan-out scripts; then the capped followers' caches;
@@ -154,9 +156,11 @@ on a cluster +1 for the check, and either way +2 to 4 when followers left
 during it), ``copy_to_followers`` 2, ``add_to_many`` 1, ``follow`` /
 ``follow_many`` 1 (+1 to copy into capped followers), ``unfollow`` 1 (+1
 to 3 to clean a capped follower's cache, +1 on a cluster),
-``remove_activity`` 3, +1 per level of ``to`` hand-offs, ``read`` 2 from a
-cache or a feed that follows nothing (the read script, one ``MGET``), 3 past
-the horizon, +1 when the page merges hybrid feeds' posts. Batches are cut
+``remove_activity`` 3, +1 per level of ``to`` hand-offs, ``read`` 1 on a
+single server from a cache or a feed that follows nothing (the read script
+returns the records too; 3 past the horizon), 2 on a cluster (the script,
+then the records; +1 past the horizon, +1 when the page merges hybrid feeds'
+posts). Batches are cut
 every ``pipeline_chunk`` commands (one round trip each).
 
 Memory: a cache entry is 16 bytes of member plus an integer score; with the
@@ -1071,12 +1075,13 @@ class RedisFeedProvider(FeedProvider):
             raise ValueError(f"fan_out_batch must be at least 1, not {fan_out_batch}")
         self.fan_out_batch = fan_out_batch
         self._cluster = isinstance(client, RedisCluster)
+        self._tag_prefix = f"{namespace}:{{"  # a feed's keys: <this><feed>}:<suffix>
         if celebrity_threshold is not None and celebrity_threshold < 0:
             raise ValueError(f"celebrity_threshold must not be negative, not {celebrity_threshold}")
         self.celebrity_threshold = celebrity_threshold
         self._hybrid_key = f"{namespace}:hybrid"
-        # The hybrid feeds as last read, and the version token they had: a
-        # read sends the token's GET beside its script and refreshes on change.
+        # On a cluster, the hybrid feeds as last read and the version token
+        # they had: a read sends the token's GET beside its script.
         self._hybrid_version_key = f"{namespace}:hybrid:v"
         self._hybrids: tuple[bytes | None, tuple[str, ...]] = (None, ())
         self._shas = {
@@ -1164,7 +1169,6 @@ class RedisFeedProvider(FeedProvider):
         list travels to the client, and no follow needs checking after).
         Then the feeds' departures keeping history since the fan-out, which
         the slices skipped though it delivered to them, go the listed way."""
-        prefix = f"{self.namespace}:{{"
         departed: dict[str, tuple[int, int]] = {}
         for source, (clock, bounds) in fanned.items():
             keys = _Keys(self.namespace, source)
@@ -1173,7 +1177,15 @@ class RedisFeedProvider(FeedProvider):
                 batch.script(
                     "fan_out_range",
                     [keys.flw],
-                    [self.timeline_cap, member, score, low, high, prefix, *self._capped_prefixes],
+                    [
+                        self.timeline_cap,
+                        member,
+                        score,
+                        low,
+                        high,
+                        self._tag_prefix,
+                        *self._capped_prefixes,
+                    ],
                 )
             if bounds:
                 call = batch.script("departed", [keys.kept, keys.win, keys.flw], [clock])
@@ -1231,7 +1243,7 @@ class RedisFeedProvider(FeedProvider):
         the followers looked up (``ZMSCORE``). A single server runs a
         pipeline in order, so the checks ride behind the writes; on a
         cluster they wait for the writes to return."""
-        prefix = f"{self.namespace}:{{".encode()
+        prefix = self._tag_prefix.encode()
         for followers in groups.values():
             args = (self.timeline_cap, member, score)
             keys = [prefix + follower + b"}:tl" for follower in followers]
@@ -1263,20 +1275,13 @@ class RedisFeedProvider(FeedProvider):
     def _gone(self, groups: dict[tuple[str, ...], list[bytes]]) -> list[bytes]:
         """The followers (names as bytes) that follow none of their group's sources now."""
         lookup = _Batch(self)
-        calls = [
-            (
-                group,
-                followers[start : start + _CHECK_BATCH],
-                lookup.command(
-                    "ZMSCORE",
-                    _Keys(self.namespace, source).flw,
-                    *followers[start : start + _CHECK_BATCH],
-                ),
-            )
-            for group, followers in groups.items()
-            for source in group
-            for start in range(0, len(followers), _CHECK_BATCH)
-        ]
+        calls = []
+        for group, followers in groups.items():
+            for source in group:
+                flw = _Keys(self.namespace, source).flw
+                for start in range(0, len(followers), _CHECK_BATCH):
+                    chunk = followers[start : start + _CHECK_BATCH]
+                    calls.append((group, chunk, lookup.command("ZMSCORE", flw, *chunk)))
         results = lookup.run()
         misses: dict[tuple[str, ...], Counter[bytes]] = {}
         for group, chunk, call in calls:
@@ -1584,14 +1589,12 @@ class RedisFeedProvider(FeedProvider):
         # order): a fan-out write it misses is followed by a fan-out check
         # that sees the unfollow (see _fan_out).
         snapshots = _Batch(self) if self._cluster else batch
-        reads = []
+        reads: dict[FeedId, int] = {}  # one per follower cache, however many unfollows
         if not keep_history:
-            for source, target, mine in calls:
-                if self._capped_name(str(source)):
+            for source, _, _ in calls:
+                if source not in reads and self._capped_name(str(source)):
                     tl = _Keys(self.namespace, str(source)).tl
-                    reads.append(
-                        (source, target, mine, snapshots.command("ZRANGE", tl, 0, -1, "WITHSCORES"))
-                    )
+                    reads[source] = snapshots.command("ZRANGE", tl, 0, -1, "WITHSCORES")
         results = batch.run()
         if not reads:
             return
@@ -1599,10 +1602,11 @@ class RedisFeedProvider(FeedProvider):
         # The follower's cache: find its entries the unfollowed feed owns...
         owned = _Batch(self)
         checks = []
-        for source, target, mine, read in reads:
-            cached = []
-            if int(results[mine]) == 1:  # a cache scores entries by negated time
-                cached = [(-score, member) for score, member in _scored(cached_of[read])]
+        for source, target, mine in calls:
+            if source not in reads or int(results[mine]) == 0:  # uncached, or not following
+                continue
+            # A cache scores its entries by negated time.
+            cached = [(-score, member) for score, member in _scored(cached_of[reads[source]])]
             if cached:
                 members = [member for _, member in cached]
                 own_key = _Keys(self.namespace, str(target)).own
@@ -1822,7 +1826,7 @@ class RedisFeedProvider(FeedProvider):
         return results
 
     def _execute_chunk(self, calls: list[_Call]) -> list[Any]:
-        if len(calls) == 1:  # no pipeline to build: a page read's two round trips
+        if len(calls) == 1:  # no pipeline to build: a page read, say
             return [self._execute_one(calls[0])]
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
