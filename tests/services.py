@@ -1,7 +1,8 @@
 """Reach the servers that integration tests need, or skip them with the reason.
 
-A test calls ``require_postgres()`` or ``require_redis()`` (usually from a
-fixture). When the server answers, it gets the connection details; when it
+A test calls ``require_postgres()``, ``require_redis()`` or
+``require_redis_server()`` (the binary, to start a Redis Cluster of its own;
+usually from a fixture). When the server answers, it gets the connection details; when it
 does not, the test is skipped, unless ``CHIRP_REQUIRE_SERVICES=1`` or
 ``CI=true`` is set, in which case it fails: where the services are meant to be
 running, a missing one must not turn into a quietly green run.
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import shutil
 import socket
+import subprocess
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -27,6 +31,8 @@ from psycopg.conninfo import make_conninfo
 
 CONNECT_TIMEOUT_SECONDS = 2
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# tests/redis_cluster.py needs cluster-port, CLUSTER ADDSLOTSRANGE and the bus port in MEET.
+MIN_REDIS_SERVER = (7, 0)
 
 
 def services_required() -> bool:
@@ -121,3 +127,34 @@ def _probe_redis(url: str) -> str:
     if reply[:1] not in (b"+", b"-"):
         return f"{where} did not answer PING like Redis (got {reply[:32]!r})"
     return ""
+
+
+def require_redis_server() -> str:
+    """The path of a ``redis-server`` binary (7.0 or newer) on PATH, to
+    start a test Redis Cluster from, or skip/fail."""
+    failure, path = _probe_redis_server()
+    if failure:
+        _unavailable(failure)
+    return path
+
+
+@functools.cache
+def _probe_redis_server() -> tuple[str, str]:
+    """(why not, or an empty string; the binary's path)."""
+    path = shutil.which("redis-server")
+    if path is None:
+        return "redis-server is not on PATH (the Redis Cluster tests start a cluster from it)", ""
+    try:
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"{path} --version failed ({error})", ""
+    found = re.search(r"v=(\d+)\.(\d+)", done.stdout)
+    if found is None:
+        return f"{path} --version did not say its version ({done.stdout.strip()!r})", ""
+    version = (int(found[1]), int(found[2]))
+    if version < MIN_REDIS_SERVER:
+        wanted = ".".join(map(str, MIN_REDIS_SERVER))
+        return f"{path} is Redis {found[1]}.{found[2]}; the cluster tests need {wanted}+", ""
+    return "", path

@@ -1,0 +1,186 @@
+"""A throw-away Redis Cluster for tests: three masters, no replicas.
+
+:func:`start_cluster` runs one ``redis-server`` per master in a temporary
+directory, on free ports picked at run time (each with its cluster bus port
+set explicitly, ``cluster-port``, so neither has to be ``port + 10000``),
+without persistence (``--save "" --appendonly no``). It splits the 16,384
+slots evenly with ``CLUSTER ADDSLOTSRANGE``, joins the nodes with
+``CLUSTER MEET`` and polls ``CLUSTER INFO`` on every node until each says
+``cluster_state:ok`` and knows all the others. :meth:`RedisCluster.stop`
+kills the servers and removes the directory.
+
+Needs redis-server 7.0 or newer (``cluster-port``, ``ADDSLOTSRANGE``, the
+bus port in ``MEET``); ``tests.services.require_redis_server`` finds it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+SLOTS = 16384
+HOST = "127.0.0.1"
+# Ports a developer's own servers use: never take them, even when free.
+_RESERVED_PORTS = frozenset({6379, 16379})
+_START_ATTEMPTS = 3
+
+
+class ClusterStartError(RuntimeError):
+    """The cluster did not come up; the message says where it stopped."""
+
+
+@dataclass
+class RedisCluster:
+    """The running servers of a test cluster."""
+
+    directory: Path
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """A URL of one node: ``redis.cluster.RedisCluster.from_url`` finds the others."""
+        return f"redis://{HOST}:{self.ports[0]}/0"
+
+    def stop(self) -> None:
+        """Kill the servers (they hold nothing worth a clean shutdown) and
+        remove the directory."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+        for process in self.processes:
+            process.wait(timeout=10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_cluster(server: str, masters: int = 3, timeout: float = 30.0) -> RedisCluster:
+    """A running cluster of ``masters`` nodes of the ``redis-server`` at
+    ``server``, its slots assigned and its state ok; ClusterStartError if
+    not within ``timeout`` seconds. Ports are free when picked but may be
+    taken before a server binds them: then it starts again on new ones."""
+    failures: list[str] = []
+    for _ in range(_START_ATTEMPTS):
+        cluster = RedisCluster(Path(tempfile.mkdtemp(prefix="chirp-redis-cluster-")), [])
+        try:
+            _start(cluster, server, masters, time.monotonic() + timeout)
+        except _PortTaken as error:
+            cluster.stop()
+            failures.append(str(error))
+            continue
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+    raise ClusterStartError(f"no free ports for the test cluster: {'; '.join(failures)}")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _start(cluster: RedisCluster, server: str, masters: int, deadline: float) -> None:
+    ports = _free_ports(2 * masters)
+    buses = ports[masters:]
+    cluster.ports = ports[:masters]
+    for port, bus in zip(cluster.ports, buses, strict=True):
+        # redis-server writes its own log; its stdout and stderr stay empty.
+        cluster.processes.append(
+            subprocess.Popen(
+                [
+                    server,
+                    "--port", str(port),
+                    "--cluster-port", str(bus),
+                    "--bind", HOST,
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", f"nodes-{port}.conf",
+                    "--cluster-node-timeout", "5000",
+                    "--dir", str(cluster.directory),
+                    "--logfile", f"redis-{port}.log",
+                    "--save", "",
+                    "--appendonly", "no",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+    clients = [redis.Redis(host=HOST, port=port, socket_timeout=5) for port in cluster.ports]
+    try:
+        for client, process, port in zip(clients, cluster.processes, cluster.ports, strict=True):
+            _wait_for_ping(client, process, cluster.directory / f"redis-{port}.log", deadline)
+        step = SLOTS // masters
+        for n, client in enumerate(clients):
+            last = SLOTS - 1 if n == masters - 1 else (n + 1) * step - 1
+            client.execute_command("CLUSTER", "ADDSLOTSRANGE", n * step, last)  # type: ignore[no-untyped-call]
+        for port, bus in zip(cluster.ports[1:], buses[1:], strict=True):
+            clients[0].execute_command("CLUSTER", "MEET", HOST, port, bus)  # type: ignore[no-untyped-call]
+        _wait_for_state_ok(clients, masters, deadline)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free now (held open together while picked)."""
+    sockets: list[socket.socket] = []
+    try:
+        while len(sockets) < count:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((HOST, 0))
+            if sock.getsockname()[1] in _RESERVED_PORTS:
+                sock.close()
+                continue
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _wait_for_ping(
+    client: redis.Redis, process: subprocess.Popen[bytes], log: Path, deadline: float
+) -> None:
+    while True:
+        if process.poll() is not None:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            if "Address already in use" in text:
+                raise _PortTaken(f"a port of {log.name} was taken")
+            tail = " | ".join(text.strip().splitlines()[-3:])
+            raise ClusterStartError(f"redis-server exited with {process.returncode}: {tail}")
+        try:
+            if client.ping():
+                return
+        except redis.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise ClusterStartError(f"redis-server did not answer PING ({log})")
+        time.sleep(0.02)
+
+
+def _wait_for_state_ok(clients: list[redis.Redis], masters: int, deadline: float) -> None:
+    """Poll until every node sees the cluster ok, all slots assigned, all nodes known."""
+    while True:
+        infos = [_cluster_info(client) for client in clients]
+        if all(
+            info.get("cluster_state") == "ok"
+            and info.get("cluster_slots_assigned") == str(SLOTS)
+            and info.get("cluster_known_nodes") == str(masters)
+            for info in infos
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise ClusterStartError(f"the test cluster did not reach cluster_state:ok: {infos}")
+        time.sleep(0.05)
+
+
+def _cluster_info(client: redis.Redis) -> dict[str, str]:
+    raw = client.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    fields = (line.partition(":") for line in text.splitlines() if ":" in line)
+    return {name: value for name, _, value in fields}
