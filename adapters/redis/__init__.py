@@ -1,4 +1,4 @@
-"""Redis adapters: the feed provider on redis-py (standalone Redis 7, cluster-ready keys)."""
+"""Redis adapters: the feed provider on redis-py (a single Redis 7 server, or Redis Cluster)."""
 
 from adapters.redis.feeds import RedisFeedProvider
 

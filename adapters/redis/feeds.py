@@ -104,9 +104,9 @@ since); what a follower that left got is taken back with ``cache_drop``.
 Every call of a fan-out goes in one round trip, streamed: sent in slices as
 they are packed, so the server starts before the client has packed them all
 (redis-py's pipeline packs everything first; a cluster still uses it).
-Scripts are loaded once and run with ``EVALSHA`` (redis-py's ``Script``
-objects would add a ``SCRIPT EXISTS`` round trip to each pipeline);
-``NOSCRIPT`` reloads them.
+Scripts are loaded once (on a cluster, on every primary) and run with
+``EVALSHA`` (redis-py's ``Script`` objects would add a ``SCRIPT EXISTS``
+round trip to each pipeline); ``NOSCRIPT`` reloads them.
 
 A fan-out's cost per follower is what Redis spends in ``fan_out_range``:
 one ``ZCARD`` and one ``ZADD`` on the follower's cache, about 4 us into a
@@ -1047,7 +1047,7 @@ class RedisFeedProvider(FeedProvider):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | RedisCluster,
         namespace: str = "chirp",
         timeline_cap: int = DEFAULT_TIMELINE_CAP,
         capped_groups: frozenset[str] = frozenset({"timeline"}),
@@ -1872,7 +1872,7 @@ class RedisFeedProvider(FeedProvider):
         large fan-out while the client packs the next (redis-py's pipeline
         packs them all first). Errors come back as replies; replies are as
         the server sent them (no redis-py response callbacks)."""
-        pool = self.client.connection_pool
+        pool = cast(redis.Redis, self.client).connection_pool  # never a cluster's
         connection: Any = pool.get_connection()
         try:
             for start in range(0, len(commands), _SEND_SLICE):
@@ -1908,6 +1908,9 @@ class RedisFeedProvider(FeedProvider):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _load_scripts(self) -> None:
+        if self._cluster:
+            self._load_scripts_on_primaries()
+            return
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 queue = cast(Callable[..., object], pipe.execute_command)
@@ -1916,6 +1919,24 @@ class RedisFeedProvider(FeedProvider):
                 shas = pipe.execute()
         except RedisError as error:
             raise _error(error) from error
+        self._check_shas(shas)
+
+    def _load_scripts_on_primaries(self) -> None:
+        """On a cluster every primary needs the scripts. A cluster pipeline
+        refuses ``SCRIPT LOAD`` (a command for all primaries, not one
+        slot's), so each primary gets a pipeline of its own."""
+        cluster = cast(RedisCluster, self.client)
+        try:
+            for node in cluster.get_primaries():  # type: ignore[no-untyped-call]
+                with cluster.get_redis_connection(node).pipeline(transaction=False) as pipe:
+                    queue = cast(Callable[..., object], pipe.execute_command)
+                    for body in _SCRIPTS.values():
+                        queue("SCRIPT", "LOAD", _PRELUDE + body)
+                    self._check_shas(pipe.execute())
+        except RedisError as error:
+            raise _error(error) from error
+
+    def _check_shas(self, shas: Sequence[Any]) -> None:
         for name, sha in zip(_SCRIPTS, shas, strict=True):
             if _text(sha) != self._shas[name]:  # pragma: no cover - sha1 is sha1
                 raise FeedProviderError(f"Redis hashed the {name} script differently")

@@ -3,7 +3,8 @@
 Kept beside the feeds it describes, so the two are lost together: if Redis
 loses its data, the position goes back to nothing and the feed projector
 rebuilds every feed from event 0 by itself, instead of trusting a position
-kept elsewhere for feeds that no longer exist.
+kept elsewhere for feeds that no longer exist. On Redis Cluster too: a
+position is one key, and its script touches only that key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import redis
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from redis.cluster import RedisCluster
 
 from application.feeds import FeedUnavailableError
 
@@ -26,7 +28,7 @@ return 1
 
 
 class RedisTrackingRecorder(TrackingRecorder):
-    def __init__(self, client: redis.Redis, namespace: str = "chirp") -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, namespace: str = "chirp") -> None:
         self.client = client
         self.namespace = namespace
         self._advance: Any = client.register_script(_ADVANCE)

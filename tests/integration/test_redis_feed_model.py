@@ -16,6 +16,7 @@ latter with caps of 3), whose reads must not differ. Each run's namespaces are d
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import cache
 
 import pytest
@@ -49,12 +50,16 @@ def machine_for(
     fan_out_chunk: int | None = None,
     celebrity_threshold: int | None = None,
     cluster_paths: bool = False,
+    client: Callable[[], redis.Redis] = _client,
+    max_examples: int = 25,
 ) -> type:
+    """A model machine on Redis; ``client`` gives the connection when a run
+    starts (a ``RedisCluster`` for the real cluster)."""
     created: list[RedisFeedProvider] = []
 
     def provider() -> RedisFeedProvider:
         made = RedisFeedProvider(
-            _client(),
+            client(),
             namespace=f"model-{uuid.uuid4().hex}",
             timeline_cap=timeline_cap,
             capped_groups=capped_groups,
@@ -91,7 +96,7 @@ def machine_for(
                     created.pop().clear()
 
     RedisChirpFeedsMachine.TestCase.settings = settings(
-        max_examples=25,
+        max_examples=max_examples,
         stateful_step_count=40,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],

@@ -1,0 +1,230 @@
+"""The Redis feed provider on a real Redis Cluster (three masters started for
+the session, tests/redis_cluster.py) through ``redis.cluster.RedisCluster``.
+
+The feed provider contract (the production cap, caps of 3 on every group,
+and hybrid fan-out at caps of 3) and the feed model state machine (caps of 3,
+and hybrid) run as they do on the single server, with fewer examples; then
+what only a cluster shows: a namespace spans every node and ``clear`` finds
+it on each, every node takes the listpack setting, the scripts come back
+after a node forgets them, every key a script touches is one it declared,
+and the projector's position is kept there too.
+
+Each test works in namespaces of its own, cleared when it ends. Without
+``redis-server`` on PATH the tests skip (fail under CHIRP_REQUIRE_SERVICES=1
+or CI=true).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from eventsourcing.persistence import IntegrityError, Tracking
+from redis.cluster import RedisCluster as ClusterClient
+
+from adapters.redis import RedisFeedProvider
+from adapters.redis.tracking import RedisTrackingRecorder
+from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
+from application.feeds import FeedId, Follow
+from tests.integration.test_redis_feed_model import LOW_CAP, machine_for
+from tests.integration.test_redis_feed_provider import (
+    ALL_GROUPS,
+    RedisContract,
+    post,
+    read_all,
+)
+from tests.redis_cluster import RedisCluster
+
+pytestmark = pytest.mark.redis
+
+
+def node_clients(cluster: RedisCluster) -> list[redis.Redis]:
+    """A plain client of each node, to look at one node's keys and settings."""
+    return [redis.Redis(host="127.0.0.1", port=port) for port in cluster.ports]
+
+
+# -- the contract ---------------------------------------------------------------
+
+
+class ClusterContract(RedisContract):
+    """The contract on the test cluster, through a RedisCluster client."""
+
+    property_max_examples = 10
+
+    @pytest.fixture(autouse=True)
+    def _redis(self, redis_cluster_client: ClusterClient) -> Iterator[None]:
+        self.client = redis_cluster_client  # type: ignore[assignment]
+        self.providers: list[RedisFeedProvider] = []
+        yield
+        for provider in self.providers:
+            provider.clear()
+
+
+class TestRedisClusterFeedProvider(ClusterContract):
+    pass
+
+
+class TestRedisClusterFeedProviderCappedAtThree(ClusterContract):
+    """Every group capped at 3: nearly every read merges across slots."""
+
+    timeline_cap = 3
+    capped_groups = ALL_GROUPS
+
+
+class TestRedisClusterFeedProviderHybridCappedAtThree(ClusterContract):
+    """Hybrid feeds (threshold 0) at caps of 3: reads merge the hybrid
+    feeds' deliveries, which live in other slots, on the client."""
+
+    timeline_cap = 3
+    capped_groups = ALL_GROUPS
+    celebrity_threshold = 0
+
+
+# -- the model ------------------------------------------------------------------
+
+# The session's cluster client, set for each model run by _OnCluster's fixture
+# (the machines are built at import, before any fixture runs).
+_cluster_client: list[ClusterClient] = []
+
+
+def _current_cluster_client() -> redis.Redis:
+    return _cluster_client[-1]  # type: ignore[return-value]
+
+
+class _OnCluster:
+    @pytest.fixture(autouse=True)
+    def _cluster(self, redis_cluster_client: ClusterClient) -> Iterator[None]:
+        _cluster_client.append(redis_cluster_client)
+        yield
+        _cluster_client.pop()
+
+
+_ALL_MODEL_GROUPS = frozenset({TIMELINE, USER, MENTIONS, HASHTAG})
+ClusterMachine = machine_for(
+    LOW_CAP, _ALL_MODEL_GROUPS, client=_current_cluster_client, max_examples=8
+)
+ClusterHybridMachine = machine_for(
+    LOW_CAP,
+    _ALL_MODEL_GROUPS,
+    celebrity_threshold=1,
+    client=_current_cluster_client,
+    max_examples=8,
+)
+
+
+class TestRedisClusterChirpFeeds(_OnCluster, ClusterMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+class TestRedisClusterChirpFeedsHybrid(_OnCluster, ClusterHybridMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+# -- what only a cluster shows --------------------------------------------------
+
+
+@pytest.fixture
+def make(redis_cluster_client: ClusterClient) -> Iterator[Callable[..., RedisFeedProvider]]:
+    made: list[RedisFeedProvider] = []
+
+    def make(**options: Any) -> RedisFeedProvider:
+        provider = RedisFeedProvider(
+            redis_cluster_client,
+            namespace=f"test-{uuid.uuid4().hex}",
+            **options,
+        )
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        provider.clear()
+
+
+def namespace_keys(nodes: list[redis.Redis], namespace: str) -> list[int]:
+    """How many keys of ``namespace`` each node holds."""
+    return [len(list(node.scan_iter(match=f"{namespace}:*", count=1000))) for node in nodes]
+
+
+def test_a_namespace_spans_every_node_and_clear_removes_it_from_each(
+    make: Callable[..., RedisFeedProvider], redis_cluster: RedisCluster
+) -> None:
+    provider, other = make(), make()
+    author = FeedId("user", "author")
+    readers = [FeedId("timeline", f"r{n}") for n in range(30)]
+    for feeds in (provider, other):
+        feeds.follow_many([Follow(reader, author) for reader in readers])
+        for n in range(5):
+            feeds.add_activity(author, post(author, n))
+    nodes = node_clients(redis_cluster)
+    try:
+        held = namespace_keys(nodes, provider.namespace)
+        assert all(count > 0 for count in held), held  # so clear must visit every node
+        assert provider.clear() == sum(held)
+        assert namespace_keys(nodes, provider.namespace) == [0, 0, 0]
+        assert [a.foreign_id for a in other.read(readers[-1])] == [
+            post(author, n).foreign_id for n in reversed(range(5))
+        ]
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def test_the_scripts_come_back_after_every_node_forgets_them(
+    make: Callable[..., RedisFeedProvider], redis_cluster: RedisCluster
+) -> None:
+    provider = make(timeline_cap=3, celebrity_threshold=5)
+    author, star = FeedId("user", "author"), FeedId("user", "star")
+    readers = [FeedId("timeline", f"r{n}") for n in range(8)]
+    nodes = node_clients(redis_cluster)
+
+    def forget() -> None:
+        for node in nodes:
+            node.script_flush()
+
+    try:
+        provider.follow_many([Follow(reader, author) for reader in readers[:3]])
+        forget()
+        provider.follow_many([Follow(reader, star) for reader in readers])
+        expected = []
+        for n in range(4):
+            forget()
+            expected.append(provider.add_activity(author, post(author, n)))
+            expected.append(provider.add_activity(star, post(star, n, seconds=n + 0.5)))
+        forget()
+        assert provider.fans_out_on_read(star)
+        forget()
+        assert [a.id for a in read_all(provider, readers[0], 2)] == expected[::-1]
+        forget()
+        provider.unfollow(readers[0], star)
+        forget()
+        provider.remove_activity(author, post(author, 3).foreign_id)
+        assert [a.id for a in provider.read(readers[0])] == expected[-4::-2]
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def test_the_projectors_position_is_kept_on_the_cluster(
+    redis_cluster_client: ClusterClient, redis_cluster: RedisCluster
+) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    recorder = RedisTrackingRecorder(redis_cluster_client, namespace)
+    nodes = node_clients(redis_cluster)
+    try:
+        assert recorder.max_tracking_id("chirp") is None
+        recorder.insert_tracking(Tracking("chirp", 3))
+        for node in nodes:
+            node.script_flush()
+        recorder.insert_tracking(Tracking("chirp", 7))
+        with pytest.raises(IntegrityError):
+            recorder.insert_tracking(Tracking("chirp", 5))
+        assert recorder.max_tracking_id("chirp") == 7
+    finally:
+        for k in redis_cluster_client.scan_iter(match=f"{namespace}:*"):
+            redis_cluster_client.unlink(k)
+        for node in nodes:
+            node.close()
