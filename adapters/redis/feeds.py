@@ -167,10 +167,11 @@ Memory: a cache entry is 16 bytes of member plus an integer score; with the
 listpack encoding that is about 31 bytes per entry for an 800-entry timeline
 (``MEMORY USAGE``). Redis uses listpack only up to ``zset-max-listpack-entries``
 entries (128 by default): with ``configure_listpack=True`` the adapter raises
-it to ``timeline_cap`` with ``CONFIG SET`` (server-wide, not persisted; put it
-in redis.conf for production). Where ``CONFIG`` is refused (managed Redis) it
-warns and ``listpack_configured`` is False: it still works, at ~4x the memory
-(skiplist: 126 bytes per entry, measured).
+it to ``timeline_cap`` with ``CONFIG SET`` (server-wide, on every node of a
+cluster, not persisted; put it in redis.conf for production). Where
+``CONFIG`` is refused (managed Redis) it warns and ``listpack_configured``
+is False: it still works, at ~4x the memory (skiplist: 126 bytes per entry,
+measured).
 
 Consistency: each script is atomic; a call is a few rounds of scripts across
 slots, ordered so that a fan-out racing a follow or an unfollow of the same
@@ -1942,14 +1943,18 @@ class RedisFeedProvider(FeedProvider):
                 raise FeedProviderError(f"Redis hashed the {name} script differently")
 
     def _configure_listpack(self) -> bool:
-        """Make capped caches listpacks: ``zset-max-listpack-entries`` >= cap."""
+        """Make capped caches listpacks: ``zset-max-listpack-entries`` >= cap.
+        On a cluster, on every node: caches live on all of them, and a
+        cluster client sends ``CONFIG`` to one node only."""
+        if self._cluster:
+            cluster = cast(RedisCluster, self.client)
+            every = cluster.get_nodes()  # type: ignore[no-untyped-call]
+            nodes = [cluster.get_redis_connection(node) for node in every]
+        else:
+            nodes = [cast(redis.Redis, self.client)]
         try:
-            for setting in ("zset-max-listpack-entries", "zset-max-ziplist-entries"):
-                current = self.client.config_get(setting).get(setting)
-                if current is not None:
-                    if int(current) < self.timeline_cap:
-                        self.client.config_set(setting, self.timeline_cap)
-                    return True
+            configured = [self._configure_listpack_on(node) for node in nodes]
+            return all(configured)
         except RedisError as error:
             warnings.warn(
                 f"cannot set zset-max-listpack-entries to {self.timeline_cap} ({error}): "
@@ -1957,4 +1962,13 @@ class RedisFeedProvider(FeedProvider):
                 "set it in redis.conf",
                 stacklevel=3,
             )
+        return False
+
+    def _configure_listpack_on(self, node: redis.Redis) -> bool:
+        for setting in ("zset-max-listpack-entries", "zset-max-ziplist-entries"):
+            current = node.config_get(setting).get(setting)
+            if current is not None:
+                if int(current) < self.timeline_cap:
+                    node.config_set(setting, self.timeline_cap)
+                return True
         return False

@@ -33,6 +33,7 @@ from tests.integration.test_redis_feed_model import LOW_CAP, machine_for
 from tests.integration.test_redis_feed_provider import (
     ALL_GROUPS,
     RedisContract,
+    key,
     post,
     read_all,
 )
@@ -171,6 +172,45 @@ def test_a_namespace_spans_every_node_and_clear_removes_it_from_each(
     finally:
         for node in nodes:
             node.close()
+
+
+def test_every_node_takes_the_listpack_setting(
+    make: Callable[..., RedisFeedProvider], redis_cluster: RedisCluster
+) -> None:
+    """Timelines live on every node, so each needs zset-max-listpack-entries
+    raised to the cap (redis-py sends CONFIG SET to one node only)."""
+    nodes = node_clients(redis_cluster)
+    try:
+        for node in nodes:
+            node.config_set("zset-max-listpack-entries", 128)  # the server's default
+        provider = make(timeline_cap=200)
+        assert provider.listpack_configured
+        author = FeedId("user", "author")
+        readers = [FeedId("timeline", f"r{n}") for n in range(12)]
+        provider.follow_many([Follow(reader, author) for reader in readers])
+        for n in range(150):  # past the default of 128
+            provider.add_activity(author, post(author, n))
+        encodings = {}
+        for reader in readers:
+            tl = key(provider, reader, "tl")
+            node = redis_cluster_node(nodes, redis_cluster, tl)
+            assert node.zcard(tl) == 150
+            encodings[redis_cluster.ports[nodes.index(node)]] = node.object("encoding", tl)
+        assert len(encodings) == 3, encodings  # the readers' caches are on every node
+        assert set(encodings.values()) == {b"listpack"}, encodings
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def redis_cluster_node(nodes: list[redis.Redis], cluster: RedisCluster, name: str) -> redis.Redis:
+    """The node that holds key ``name``."""
+    client: ClusterClient = ClusterClient.from_url(cluster.url)
+    try:
+        port = client.get_node_from_key(name).port  # type: ignore[no-untyped-call]
+    finally:
+        client.close()
+    return nodes[cluster.ports.index(int(port))]
 
 
 def test_the_scripts_come_back_after_every_node_forgets_them(
