@@ -94,19 +94,20 @@ the fan-out were delivered the activity but skipped by their slice: the
 ``departed`` script finds them (in ``kept``, or in the windows once more
 than 1,000 left) and they go the listed way. On Redis Cluster, a script's
 keys must share a slot, so ``own_add`` returns the followers themselves and
-``fan_out`` calls write the caches of up to ``fan_out_batch`` listed
+``fan_out_declared`` calls write the caches of up to ``fan_out_batch`` listed
 followers of one slot each (redis-py's cluster pipeline splits the calls
-per node). Listed writes do not check the follow: the check comes after
-them, on the followed feeds' side, where an unfollow lets go of the
-follower before it reads the cache it cleans. It costs one ``HGET`` of the
-feed's ``u`` (and a ``ZMSCORE`` of the followers only when an unfollow came
-since); what a follower that left got is taken back with ``cache_drop``.
-Every call of a fan-out goes in one round trip, streamed: sent in slices as
-they are packed, so the server starts before the client has packed them all
-(redis-py's pipeline packs everything first; a cluster still uses it).
-Scripts are loaded once (on a cluster, on every primary) and run with
-``EVALSHA`` (redis-py's ``Script`` objects would add a ``SCRIPT EXISTS``
-round trip to each pipeline); ``NOSCRIPT`` reloads them.
+per node; each follower's ``tl`` and ``st`` keys are declared, as a cluster
+requires of every key a script touches). Listed writes do not check the
+follow: the check comes after them, on the followed feeds' side, where an
+unfollow lets go of the follower before it reads the cache it cleans. It
+costs one ``HGET`` of the feed's ``u`` (and a ``ZMSCORE`` of the followers
+only when an unfollow came since); what a follower that left got is taken
+back with ``cache_drop``. Every call of a fan-out goes in one round trip,
+streamed: sent in slices as they are packed, so the server starts before
+the client has packed them all (redis-py's pipeline packs everything first;
+a cluster still uses it). Scripts are loaded once (on a cluster, on every
+primary) and run with ``EVALSHA`` (redis-py's ``Script`` objects would add
+a ``SCRIPT EXISTS`` round trip to each pipeline); ``NOSCRIPT`` reloads them.
 
 A fan-out's cost per follower is what Redis spends in ``fan_out_range``:
 one ``ZCARD`` and one ``ZADD`` on the follower's cache, about 4 us into a
@@ -590,14 +591,32 @@ return {fmt(c), bounds}
 """
 
 # KEYS the tl key of each follower. ARGV cap member score.
-# One batch of a fan-out to listed followers (a chunk, or any fan-out on a
-# cluster): it does not check the follows, the caller does after the
-# writes (RedisFeedProvider._fan_out). A follower's st key shares its tl
-# key's hash tag (so its slot): it is derived when a full cache needs it.
+# One batch of a fan-out to listed followers on a single server (a chunk,
+# or the followers that left during a sliced fan-out): it does not check
+# the follows, the caller does after the writes (RedisFeedProvider._fan_out).
+# A follower's st key shares its tl key's hash tag (so its slot): it is
+# derived when a full cache needs it (a cluster runs fan_out_declared).
 _FAN_OUT = r"""
 local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local s, ns_str = tonumber(s_str), neg(s_str)
 for i = 1, #KEYS do fan_write(KEYS[i], m, s_str, s, ns_str, cap) end
+return 1
+"""
+
+# KEYS the tl and st keys of each follower, in pairs. ARGV cap member score.
+# fan_out on a cluster, where a script may touch only the keys it declares
+# (Redis routes it by them): a full cache's st key is passed, not derived.
+_FAN_OUT_DECLARED = r"""
+local cap, m, s_str = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local s, ns_str = tonumber(s_str), neg(s_str)
+for i = 1, #KEYS, 2 do
+  local tl = KEYS[i]
+  if redis.call('ZCARD', tl) < cap then
+    redis.call('ZADD', tl, ns_str, m)  -- an entry already there stays as it is
+  else
+    cache_put(KEYS[i + 1], tl, m, s_str, s, ns_str, cap)
+  end
+end
 return 1
 """
 
@@ -914,6 +933,7 @@ _SCRIPTS = {
     "own_add": _OWN_ADD,
     "cache_add": _CACHE_ADD,
     "fan_out": _FAN_OUT,
+    "fan_out_declared": _FAN_OUT_DECLARED,
     "fan_out_range": _FAN_OUT_RANGE,
     "departed": _DEPARTED,
     "cache_drop": _CACHE_DROP,
@@ -1251,7 +1271,12 @@ class RedisFeedProvider(FeedProvider):
             for slot_keys in self._by_slot(keys):
                 step = self.fan_out_batch
                 for start in range(0, len(slot_keys), step):
-                    batch.script("fan_out", slot_keys[start : start + step], args)
+                    chunk = slot_keys[start : start + step]
+                    if self._cluster:  # each follower's st key declared beside its tl
+                        pairs = [k for tl in chunk for k in (tl, tl[:-2] + b"st")]
+                        batch.script("fan_out_declared", pairs, args)
+                    else:
+                        batch.script("fan_out", chunk, args)
         checks = _Batch(self) if self._cluster else batch
         sources = sorted({source for group in groups for source in group})
         unfollowed = {

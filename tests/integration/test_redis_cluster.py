@@ -16,6 +16,7 @@ or CI=true).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -266,5 +267,163 @@ def test_the_projectors_position_is_kept_on_the_cluster(
     finally:
         for k in redis_cluster_client.scan_iter(match=f"{namespace}:*"):
             redis_cluster_client.unlink(k)
+        for node in nodes:
+            node.close()
+
+
+# -- every key a script touches is declared --------------------------------------
+
+_MONITOR_LINE = re.compile(rb"^\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$", re.DOTALL)
+_ESCAPED = {
+    ord("n"): b"\n",
+    ord("r"): b"\r",
+    ord("t"): b"\t",
+    ord("a"): b"\a",
+    ord("b"): b"\b",
+    ord('"'): b'"',
+    ord("\\"): b"\\",
+}
+# The scripts a cluster runs (fan_out, fan_out_range and departed are the single server's).
+CLUSTER_SCRIPTS = {
+    "own_add",
+    "cache_add",
+    "fan_out_declared",
+    "cache_drop",
+    "own_remove",
+    "drop_to",
+    "exclude",
+    "follow_t",
+    "follow_s",
+    "unfollow_t",
+    "unfollow_s",
+    "read",
+    "candidates",
+}
+
+
+def monitor_args(text: bytes) -> list[bytes]:
+    """The arguments of a MONITOR line: quoted, escaped as Redis's sdscatrepr does."""
+    args: list[bytes] = []
+    i = 0
+    while i < len(text):
+        if text[i] == ord(" "):
+            i += 1
+            continue
+        assert text[i] == ord('"'), text
+        i += 1
+        arg = bytearray()
+        while text[i] != ord('"'):
+            if text[i] != ord("\\"):
+                arg.append(text[i])
+                i += 1
+            elif text[i + 1] == ord("x"):
+                arg.append(int(text[i + 2 : i + 4], 16))
+                i += 4
+            else:
+                arg += _ESCAPED[text[i + 1]]
+                i += 2
+        args.append(bytes(arg))
+        i += 1
+    return args
+
+
+Lines = list[tuple[str, list[bytes]]]  # (client, arguments) of each MONITOR line
+
+
+class Monitors:
+    """MONITOR on every node of the cluster: what each node ran, scripts'
+    own commands included (``lua`` as their client)."""
+
+    def __init__(self, cluster: RedisCluster) -> None:
+        self.ports = cluster.ports
+        self.connections: list[redis.Connection] = []
+        for port in self.ports:
+            connection = redis.Connection(host="127.0.0.1", port=port, socket_timeout=10)  # type: ignore[no-untyped-call]
+            connection.connect()  # type: ignore[no-untyped-call]
+            connection.send_command("MONITOR")  # type: ignore[no-untyped-call]
+            assert connection.read_response() == b"OK"
+            self.connections.append(connection)
+
+    def lines(self, nodes: list[redis.Redis]) -> list[Lines]:
+        """Each node's lines so far, as (client, arguments); stops monitoring.
+        The server buffers them meanwhile; an ECHO of a marker ends each."""
+        marker = uuid.uuid4().hex.encode()
+        for node in nodes:
+            node.echo(marker)
+        found: list[Lines] = []
+        for connection in self.connections:
+            node_lines: Lines = []
+            while True:
+                line = connection.read_response()
+                matched = _MONITOR_LINE.match(line)
+                assert matched is not None, line
+                args = monitor_args(matched[2])
+                if args == [b"ECHO", marker]:
+                    break
+                node_lines.append((matched[1].decode(), args))
+            connection.disconnect()  # type: ignore[no-untyped-call]
+            found.append(node_lines)
+        return found
+
+
+def undeclared_keys(
+    provider: RedisFeedProvider, nodes: list[redis.Redis], lines: list[Lines]
+) -> tuple[set[str], list[tuple[str, bytes, bytes]]]:
+    """The scripts run, and every (script, command, key) where a script's
+    command touched a key not in its KEYS (``COMMAND GETKEYS`` names them)."""
+    names = {sha.encode(): name for name, sha in provider._shas.items()}
+    seen: set[str] = set()
+    undeclared: list[tuple[str, bytes, bytes]] = []
+    for node, node_lines in zip(nodes, lines, strict=True):
+        script, declared = "", set[bytes]()
+        for client, args in node_lines:
+            if client != "lua":
+                script = names.get(args[1], "?") if args[0].upper() == b"EVALSHA" else ""
+                if script:
+                    seen.add(script)
+                    declared = set(args[3 : 3 + int(args[2])])
+                continue
+            assert script, f"a script command after no script: {args}"
+            try:
+                touched = node.command_getkeys(*args)
+            except redis.ResponseError:  # a command without keys
+                touched = []
+            keys = [k.encode() if isinstance(k, str) else k for k in touched]
+            undeclared += [(script, args[0], k) for k in keys if k not in declared]
+    return seen, undeclared
+
+
+def test_every_key_a_script_touches_is_one_it_declared(
+    make: Callable[..., RedisFeedProvider], redis_cluster: RedisCluster
+) -> None:
+    """Redis Cluster routes a script by its KEYS, and Redis requires that a
+    script touch no other key (it only refuses one of another slot today).
+    Every script the cluster runs, at caps of 3 so caches fill and evict."""
+    provider = make(timeline_cap=3, capped_groups=ALL_GROUPS)
+    hybrid = make(timeline_cap=3, capped_groups=ALL_GROUPS, celebrity_threshold=1)
+    nodes = node_clients(redis_cluster)
+    monitors = Monitors(redis_cluster)
+    try:
+        author, other, tag = FeedId("user", "a"), FeedId("user", "b"), FeedId("hashtag", "t")
+        readers = [FeedId("timeline", f"r{n}") for n in range(6)]
+        for feeds in (provider, hybrid):
+            feeds.follow_many([Follow(reader, author) for reader in readers])
+            feeds.follow_many([Follow(readers[0], other), Follow(readers[0], tag)])
+            for n in range(5):
+                feeds.add_activity(author, post(author, n, to=(tag,)))
+            feeds.add_activity(other, post(other, 10))
+            feeds.follow(readers[5], other)
+            read_all(feeds, readers[0], 2)
+            feeds.unfollow(readers[1], author)
+            feeds.unfollow(readers[2], author, keep_history=True)
+            feeds.remove_activity(readers[3], post(author, 4).foreign_id)
+            feeds.remove_activity(author, post(author, 3).foreign_id)
+            stored = feeds.store_activity(author, post(author, 20))
+            feeds.copy_to_followers(author, stored, readers)
+            read_all(feeds, readers[4], 2)
+        seen, undeclared = undeclared_keys(provider, nodes, monitors.lines(nodes))
+        assert undeclared == [], sorted({(script, command) for script, command, _ in undeclared})
+        assert seen == CLUSTER_SCRIPTS
+    finally:
         for node in nodes:
             node.close()
