@@ -204,8 +204,10 @@ from redis.exceptions import (
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     RedisError,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -990,9 +992,28 @@ _PASSING = (
 )
 
 
-def _error(error: RedisError) -> FeedProviderError:
+# What redis-py raises: its cluster client's own errors do not extend RedisError.
+_ERRORS = (RedisError, RedisClusterException)
+
+
+def cluster_unreachable(error: RedisClusterException) -> bool:
+    """Whether a cluster client's own error means the cluster is out of
+    reach for now (no node answered, or its slots are not all covered)
+    rather than a misuse of it."""
+    return (
+        isinstance(error, SlotNotCoveredError)
+        or isinstance(error.__cause__, _PASSING)
+        or str(error).startswith(("All slots are not covered", "startup_nodes could not agree"))
+    )
+
+
+def _error(error: RedisError | RedisClusterException) -> FeedProviderError:
     """What a Redis error means to the application: worth retrying later
     (unreachable, loading, out of memory, failing over, busy) or not (a bug)."""
+    if isinstance(error, RedisClusterException):
+        if cluster_unreachable(error):
+            return FeedUnavailableError(f"Redis Cluster is unavailable: {error}")
+        return FeedProviderError(f"Redis Cluster refused a feed command: {error}")
     if isinstance(error, _PASSING) or str(error).startswith(("BUSY", "NOREPLICAS")):
         return FeedUnavailableError(f"Redis is unavailable: {error}")
     return FeedProviderError(f"Redis refused a feed command: {error}")
@@ -1503,7 +1524,7 @@ class RedisFeedProvider(FeedProvider):
                     batch = []
             if batch:
                 deleted += int(self.client.unlink(*batch))
-        except RedisError as error:
+        except _ERRORS as error:
             raise _error(error) from error
         return deleted
 
@@ -1860,7 +1881,7 @@ class RedisFeedProvider(FeedProvider):
         for attempt in range(2):
             try:
                 replies = send([self._command(calls[i]) for i in pending])
-            except RedisError as error:
+            except _ERRORS as error:
                 raise _error(error) from error
             missing = []
             for i, reply in zip(pending, replies, strict=True):
@@ -1929,7 +1950,7 @@ class RedisFeedProvider(FeedProvider):
                 if attempt:  # pragma: no cover - reloaded just before
                     raise FeedProviderError("Redis keeps refusing the feed scripts") from None
                 self._load_scripts()  # the server lost its script cache: reload, run again
-            except RedisError as error:
+            except _ERRORS as error:
                 raise _error(error) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -1943,7 +1964,7 @@ class RedisFeedProvider(FeedProvider):
                 for body in _SCRIPTS.values():
                     queue("SCRIPT", "LOAD", _PRELUDE + body)
                 shas = pipe.execute()
-        except RedisError as error:
+        except _ERRORS as error:
             raise _error(error) from error
         self._check_shas(shas)
 
@@ -1959,7 +1980,7 @@ class RedisFeedProvider(FeedProvider):
                     for body in _SCRIPTS.values():
                         queue("SCRIPT", "LOAD", _PRELUDE + body)
                     self._check_shas(pipe.execute())
-        except RedisError as error:
+        except _ERRORS as error:
             raise _error(error) from error
 
     def _check_shas(self, shas: Sequence[Any]) -> None:
@@ -1980,7 +2001,7 @@ class RedisFeedProvider(FeedProvider):
         try:
             configured = [self._configure_listpack_on(node) for node in nodes]
             return all(configured)
-        except RedisError as error:
+        except _ERRORS as error:
             warnings.warn(
                 f"cannot set zset-max-listpack-entries to {self.timeline_cap} ({error}): "
                 "timelines will use the skiplist encoding, about 4x the memory; "

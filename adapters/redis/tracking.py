@@ -9,12 +9,16 @@ position is one key, and its script touches only that key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 
+from adapters.redis.feeds import cluster_unreachable
 from application.feeds import FeedUnavailableError
 
 # Sets the position only if it moves forward; answers 1 when it did.
@@ -27,6 +31,20 @@ return 1
 """
 
 
+@contextmanager
+def _unavailable_when_unreachable() -> Iterator[None]:
+    """Redis (or a cluster: redis-py's cluster client raises errors of its
+    own) out of reach becomes FeedUnavailableError."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise FeedUnavailableError(f"Redis is unavailable: {error}") from error
+    except RedisClusterException as error:
+        if not cluster_unreachable(error):
+            raise
+        raise FeedUnavailableError(f"Redis Cluster is unavailable: {error}") from error
+
+
 class RedisTrackingRecorder(TrackingRecorder):
     def __init__(self, client: redis.Redis | RedisCluster, namespace: str = "chirp") -> None:
         self.client = client
@@ -37,12 +55,10 @@ class RedisTrackingRecorder(TrackingRecorder):
         return f"{self.namespace}:tracking:{application_name}"
 
     def insert_tracking(self, tracking: Tracking) -> None:
-        try:
+        with _unavailable_when_unreachable():
             moved = self._advance(
                 keys=[self._key(tracking.application_name)], args=[tracking.notification_id]
             )
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise FeedUnavailableError(f"Redis is unavailable: {error}") from error
         if not moved:
             raise IntegrityError(
                 f"position {tracking.notification_id} of {tracking.application_name!r} "
@@ -50,8 +66,6 @@ class RedisTrackingRecorder(TrackingRecorder):
             )
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        try:
+        with _unavailable_when_unreachable():
             value = self.client.get(self._key(application_name))
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise FeedUnavailableError(f"Redis is unavailable: {error}") from error
         return None if value is None else int(value)

@@ -29,7 +29,7 @@ from redis.cluster import RedisCluster as ClusterClient
 from adapters.redis import RedisFeedProvider
 from adapters.redis.tracking import RedisTrackingRecorder
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
-from application.feeds import FeedId, Follow
+from application.feeds import FeedId, FeedUnavailableError, Follow
 from tests.integration.test_redis_feed_model import LOW_CAP, machine_for
 from tests.integration.test_redis_feed_provider import (
     ALL_GROUPS,
@@ -38,7 +38,8 @@ from tests.integration.test_redis_feed_provider import (
     post,
     read_all,
 )
-from tests.redis_cluster import RedisCluster
+from tests.redis_cluster import RedisCluster, start_cluster
+from tests.services import require_redis_server
 
 pytestmark = pytest.mark.redis
 
@@ -427,3 +428,34 @@ def test_every_key_a_script_touches_is_one_it_declared(
     finally:
         for node in nodes:
             node.close()
+
+
+def test_a_cluster_out_of_reach_makes_the_feeds_unavailable_not_broken() -> None:
+    """redis-py's cluster client raises its own RedisClusterException (not a
+    RedisError) when no node answers: it must come out as FeedUnavailableError,
+    which the web answers with its 503 page and the projector retries."""
+    cluster = start_cluster(require_redis_server())  # its own: this test kills it
+    try:
+        client = ClusterClient.from_url(cluster.url)
+        provider = RedisFeedProvider(client, namespace="test-gone")
+        recorder = RedisTrackingRecorder(client, "test-gone")
+        reader, author = FeedId("timeline", "reader"), FeedId("user", "author")
+        provider.follow(reader, author)
+        recorder.insert_tracking(Tracking("chirp", 1))
+        for process in cluster.processes:
+            process.kill()
+            process.wait()
+        calls: list[Callable[[], object]] = [
+            lambda: provider.read(reader),
+            lambda: provider.add_activity(author, post(author, 1)),
+            lambda: provider.unfollow(reader, author),
+            provider.clear,
+            lambda: recorder.insert_tracking(Tracking("chirp", 2)),
+            lambda: recorder.max_tracking_id("chirp"),
+        ]
+        for call in calls:
+            with pytest.raises(FeedUnavailableError, match="unavailable"):
+                call()
+        client.close()
+    finally:
+        cluster.stop()
