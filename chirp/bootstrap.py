@@ -8,6 +8,13 @@
   provider is rebuilt from the event log when the process starts.
 - ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``CHIRP_REDIS_NAMESPACE``
   (``chirp``), ``CHIRP_TIMELINE_CAP`` (800): the Redis provider.
+- ``REDIS_CLUSTER`` (default false): ``true`` when ``REDIS_URL`` names a node of
+  a Redis Cluster; the feeds and the projector's position then go through
+  redis-py's cluster client.
+- ``REDIS_BROKER_URL`` (default ``REDIS_URL``): the Redis server of the
+  Dramatiq broker and the workers' lock. Dramatiq's RedisBroker does not
+  support Redis Cluster, so with ``REDIS_CLUSTER=true`` and feed workers it
+  must name a single server.
 - ``STREAM_API_KEY``, ``STREAM_API_SECRET``, ``STREAM_LOCATION``,
   ``STREAM_TIMEOUT`` (seconds), ``STREAM_BASE_URL`` and ``STREAM_FEED_GROUPS``
   (``user=..,timeline=..,mentions=..,hashtag=..,notifications=..``): GetStream.
@@ -15,7 +22,7 @@
 - ``CHIRP_FOLLOW_COPY_LIMIT`` (default 100): posts copied into a timeline on follow.
 - ``CHIRP_PROJECTION`` (default ``inprocess``): ``inprocess`` projects feeds in
   the web process; ``dramatiq`` leaves them to ``chirp worker`` processes
-  (Dramatiq on the Redis broker at ``REDIS_URL``), commands only enqueue.
+  (Dramatiq on the Redis broker at ``REDIS_BROKER_URL``), commands only enqueue.
 - ``CHIRP_FANOUT_CHUNK`` (default 1000): followers per fan-out chunk message.
 - ``CHIRP_CELEBRITY_THRESHOLD`` (default 10000): an account with more
   followers is fanned out at read time (in-memory and Redis providers;
@@ -46,11 +53,15 @@ from application.feeds import (
     MAX_ADD_TO_MANY,
     MAX_COPY_LIMIT,
     FeedProvider,
+    FeedUnavailableError,
 )
 from application.projectors import FeedProjector
 from application.service import Chirp
 
 if TYPE_CHECKING:
+    import redis
+    from redis.cluster import RedisCluster
+
     from chirp.workers import FeedWorkers
 
 MEMORY = "memory:"
@@ -105,6 +116,19 @@ def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N]) ->
         raise ConfigurationError(f"{name} {text!r} is not a number") from None
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    text = environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in _TRUE + _FALSE:
+        return text in _TRUE
+    raise ConfigurationError(f"{name} {environ[name]!r} must be true or false")
+
+
 def _mapping(environ: Mapping[str, str], name: str) -> dict[str, str]:
     """``a=b,c=d`` as a dict."""
     result: dict[str, str] = {}
@@ -127,6 +151,8 @@ class Settings:
     fan_out_chunk: int = DEFAULT_FAN_OUT_CHUNK
     celebrity_threshold: int = DEFAULT_CELEBRITY_THRESHOLD
     redis_url: str = DEFAULT_REDIS_URL
+    redis_cluster: bool = False
+    redis_broker_url: str = ""  # empty: REDIS_URL
     redis_namespace: str = "chirp"
     timeline_cap: int = DEFAULT_TIMELINE_CAP
     stream_api_key: str = ""
@@ -163,12 +189,39 @@ class Settings:
             PostgresParams.from_url(self.database_url)
         if self.timeline_cap < 1:
             raise ConfigurationError("CHIRP_TIMELINE_CAP must be at least 1")
+        if self.redis_cluster:
+            self._check_cluster_url()
+            if self.projection == "dramatiq" and not self.redis_broker_url:
+                raise ConfigurationError(
+                    "CHIRP_PROJECTION=dramatiq with REDIS_CLUSTER=true needs REDIS_BROKER_URL:"
+                    " a single Redis server for the Dramatiq broker, which does not support"
+                    " Redis Cluster"
+                )
         if self.feed_provider == "getstream" and not (
             self.stream_api_key and self.stream_api_secret
         ):
             raise ConfigurationError(
                 "FEED_PROVIDER=getstream needs STREAM_API_KEY and STREAM_API_SECRET"
             )
+
+    def _check_cluster_url(self) -> None:
+        """A cluster client takes redis:// or rediss:// URLs of database 0 only."""
+        parts = urlsplit(self.redis_url)
+        if parts.scheme not in ("redis", "rediss"):
+            raise ConfigurationError(
+                f"REDIS_URL {self.redis_url!r} must be a redis:// or rediss:// URL of a"
+                " cluster node with REDIS_CLUSTER=true"
+            )
+        if parts.path.strip("/") not in ("", "0"):
+            raise ConfigurationError(
+                f"REDIS_URL {self.redis_url!r} names database {parts.path.strip('/')}:"
+                " a Redis Cluster has database 0 only (REDIS_CLUSTER=true)"
+            )
+
+    @property
+    def broker_url(self) -> str:
+        """The Redis server of the Dramatiq broker and the workers' lock."""
+        return self.redis_broker_url or self.redis_url
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -184,6 +237,8 @@ class Settings:
                 environ, "CHIRP_CELEBRITY_THRESHOLD", DEFAULT_CELEBRITY_THRESHOLD, int
             ),
             redis_url=environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+            redis_cluster=_flag(environ, "REDIS_CLUSTER", False),
+            redis_broker_url=environ.get("REDIS_BROKER_URL", "").strip(),
             redis_namespace=environ.get("CHIRP_REDIS_NAMESPACE", "chirp"),
             timeline_cap=_number(environ, "CHIRP_TIMELINE_CAP", DEFAULT_TIMELINE_CAP, int),
             stream_api_key=environ.get("STREAM_API_KEY", ""),
@@ -266,12 +321,10 @@ def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecor
     forgets both on exit; Redis keeps both (and loses both together). GetStream
     cannot hold it, so it goes beside the event store."""
     if settings.feed_provider == "redis":
-        import redis
-
         from adapters.redis.feeds import RedisFeedProvider
         from adapters.redis.tracking import RedisTrackingRecorder
 
-        client = redis.Redis.from_url(settings.redis_url)
+        client = redis_client(settings)
         provider = RedisFeedProvider(
             client,
             settings.redis_namespace,
@@ -295,6 +348,41 @@ def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecor
             raise ConfigurationError(str(error)) from None
         return stream_provider, durable_tracking(settings, "feeds")
     return InMemoryFeedProvider(settings.celebrity_threshold), POPOTrackingRecorder()
+
+
+def redis_client(settings: Settings) -> redis.Redis | RedisCluster:
+    """The client of the feeds' Redis: a cluster client with
+    ``REDIS_CLUSTER=true``. A URL that names the other kind of server is a
+    ConfigurationError; a server out of reach, FeedUnavailableError (as the
+    feeds would say)."""
+    import redis
+    from redis.cluster import RedisCluster
+    from redis.exceptions import RedisClusterException
+
+    from adapters.redis.feeds import cluster_unreachable
+
+    url = settings.redis_url
+    if settings.redis_cluster:
+        try:
+            return RedisCluster.from_url(url)
+        except RedisClusterException as error:
+            if cluster_unreachable(error):
+                raise FeedUnavailableError(f"Redis Cluster is unavailable: {error}") from error
+            raise ConfigurationError(
+                f"REDIS_CLUSTER=true, but REDIS_URL {url!r} is not a Redis Cluster node"
+                f" ({error}); set REDIS_CLUSTER=false for a single server"
+            ) from None
+    client = redis.Redis.from_url(url)
+    try:
+        cluster_enabled = client.info("cluster").get("cluster_enabled") == 1
+    except redis.RedisError:  # out of reach: the feeds will say so when used
+        cluster_enabled = False
+    if cluster_enabled:
+        client.close()
+        raise ConfigurationError(
+            f"REDIS_URL {url!r} is a Redis Cluster node: set REDIS_CLUSTER=true"
+        )
+    return client
 
 
 def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
@@ -353,7 +441,7 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
         from chirp.workers import FeedWorkers, configure_broker
 
         workers = FeedWorkers(
-            configure_broker(settings.redis_url, f"{settings.redis_namespace}-dramatiq")
+            configure_broker(settings.broker_url, f"{settings.redis_namespace}-dramatiq")
         )
         projector, _ = build_feed_projector(settings, workers.fan_out)
         return Chirp(
@@ -369,19 +457,20 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
 
 def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     """A Dramatiq worker process: the feed actors on the Redis broker at
-    ``REDIS_URL``, bound to this process's feed projector. Its catch-ups hold
-    a Redis lock, so one runs at a time across every worker."""
+    ``REDIS_BROKER_URL`` (default ``REDIS_URL``), bound to this process's feed
+    projector. Its catch-ups hold a lock on the broker's Redis, so one runs
+    at a time across every worker."""
     import redis
 
     from chirp.workers import FeedWorkers, configure_broker
 
     workers = FeedWorkers(
-        configure_broker(settings.redis_url, f"{settings.redis_namespace}-dramatiq")
+        configure_broker(settings.broker_url, f"{settings.redis_namespace}-dramatiq")
     )
     commands = ChirpApplication(env=event_store_env(settings))
     projector, provider = build_feed_projector(settings, workers.fan_out)
     chirp = Chirp(commands, build_catalog(settings), projector, project_synchronously=False)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = redis.Redis.from_url(settings.broker_url)
     lock_name = f"{settings.redis_namespace}:project-feeds-lock"
 
     def lock() -> AbstractContextManager[Any]:

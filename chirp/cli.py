@@ -124,7 +124,8 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="seed a tiny network and print its feeds")
     demo.set_defaults(run=command_demo)
     worker = commands.add_parser(
-        "worker", help="run Dramatiq workers projecting the feeds (Redis broker at REDIS_URL)"
+        "worker",
+        help="run Dramatiq workers projecting the feeds (Redis broker at REDIS_BROKER_URL)",
     )
     worker.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     worker.set_defaults(run=command_worker)

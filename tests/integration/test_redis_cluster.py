@@ -7,7 +7,10 @@ and hybrid) run as they do on the single server, with fewer examples; then
 what only a cluster shows: a namespace spans every node and ``clear`` finds
 it on each, every node takes the listpack setting, the scripts come back
 after a node forgets them, every key a script touches is one it declared,
-and the projector's position is kept there too.
+a cluster out of reach makes the feeds unavailable (not broken), and the
+projector's position is kept there too; and the wiring: ``REDIS_CLUSTER``
+builds the feeds on a cluster client, and a ``REDIS_URL`` of the other kind
+of server is a ConfigurationError.
 
 Each test works in namespaces of its own, cleared when it ends. Without
 ``redis-server`` on PATH the tests skip (fail under CHIRP_REQUIRE_SERVICES=1
@@ -17,6 +20,7 @@ or CI=true).
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +34,7 @@ from adapters.redis import RedisFeedProvider
 from adapters.redis.tracking import RedisTrackingRecorder
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.feeds import FeedId, FeedUnavailableError, Follow
+from chirp.bootstrap import ConfigurationError, Settings, build_feed_provider
 from tests.integration.test_redis_feed_model import LOW_CAP, machine_for
 from tests.integration.test_redis_feed_provider import (
     ALL_GROUPS,
@@ -39,7 +44,7 @@ from tests.integration.test_redis_feed_provider import (
     read_all,
 )
 from tests.redis_cluster import RedisCluster, start_cluster
-from tests.services import require_redis_server
+from tests.services import require_redis, require_redis_server
 
 pytestmark = pytest.mark.redis
 
@@ -459,3 +464,57 @@ def test_a_cluster_out_of_reach_makes_the_feeds_unavailable_not_broken() -> None
         client.close()
     finally:
         cluster.stop()
+
+
+# -- wiring ---------------------------------------------------------------------
+
+
+def test_redis_cluster_true_wires_the_feeds_and_their_position_to_the_cluster(
+    redis_cluster: RedisCluster,
+) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    settings = Settings.from_env(
+        {
+            "FEED_PROVIDER": "redis",
+            "REDIS_CLUSTER": "true",
+            "REDIS_URL": redis_cluster.url,
+            "CHIRP_REDIS_NAMESPACE": namespace,
+        }
+    )
+    provider, tracking = build_feed_provider(settings)
+    assert isinstance(provider, RedisFeedProvider) and isinstance(tracking, RedisTrackingRecorder)
+    assert isinstance(provider.client, ClusterClient) and tracking.client is provider.client
+    try:
+        reader, author = FeedId("timeline", "reader"), FeedId("user", "author")
+        provider.follow(reader, author)
+        aid = provider.add_activity(author, post(author, 1))
+        assert [a.id for a in provider.read(reader)] == [aid]
+        tracking.insert_tracking(Tracking("chirp", 4))
+        assert tracking.max_tracking_id("chirp") == 4
+    finally:
+        provider.clear()
+        provider.client.close()
+
+
+def test_a_redis_url_of_the_other_kind_of_server_is_a_configuration_error(
+    redis_cluster: RedisCluster,
+) -> None:
+    single = require_redis()
+    for environ, message in [
+        ({"REDIS_URL": redis_cluster.url}, "is a Redis Cluster node: set REDIS_CLUSTER=true"),
+        ({"REDIS_URL": single, "REDIS_CLUSTER": "true"}, "is not a Redis Cluster node"),
+    ]:
+        settings = Settings.from_env({"FEED_PROVIDER": "redis", **environ})
+        with pytest.raises(ConfigurationError, match=message):
+            build_feed_provider(settings)
+
+
+def test_a_cluster_out_of_reach_at_start_makes_the_feeds_unavailable() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings.from_env(
+        {"FEED_PROVIDER": "redis", "REDIS_CLUSTER": "1", "REDIS_URL": f"redis://127.0.0.1:{port}"}
+    )
+    with pytest.raises(FeedUnavailableError, match="Redis Cluster is unavailable"):
+        build_feed_provider(settings)
