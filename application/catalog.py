@@ -60,6 +60,15 @@ class AuthoredPost:
 
 
 @dataclass(frozen=True)
+class ShownPost:
+    """A live post as a page shows it: the post and its author's display name
+    (the username when the catalog does not know the author)."""
+
+    post: PostView
+    author_name: str
+
+
+@dataclass(frozen=True)
 class TrendingTag:
     """A normalised hashtag (``domain.tweet.hashtags_of``) and how many live
     posts carry it in the window asked for."""
@@ -132,6 +141,17 @@ class Catalog(TrackingRecorder, ABC):
         author is unknown), read in one query whatever the number of ids (one
         per chunk where the database bounds a statement's parameters);
         deleted and unknown ids are absent."""
+
+    def shown_posts(self, post_ids: Iterable[UUID]) -> dict[UUID, ShownPost]:
+        """Live posts by id with their authors' display names: all a page of
+        a feed needs, as :meth:`posts_with_authors` finds them (a cache in
+        front of the catalog serves this without the whole author view)."""
+        return {
+            post_id: ShownPost(
+                found.post, found.author.display_name if found.author else found.post.author
+            )
+            for post_id, found in self.posts_with_authors(post_ids).items()
+        }
 
     @abstractmethod
     def trending_hashtags(self, since: datetime, limit: int = 10) -> list[TrendingTag]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
 
-from application.catalog import AuthoredPost, Catalog, TrendingTag, UserView
+from application.catalog import Catalog, ShownPost, TrendingTag, UserView
 from application.feed_names import (
     hashtag_feed,
     mentions_feed,
@@ -149,7 +149,7 @@ class FeedQueries:
         return NotificationPage(items, next_cursor)
 
     def post(self, post_id: UUID) -> FeedItem:
-        found = self.catalog.posts_with_authors([post_id]).get(post_id)
+        found = self.catalog.shown_posts([post_id]).get(post_id)
         if found is None:
             raise TweetNotFound(f"there is no post {post_id}")
         return _item(found)
@@ -254,15 +254,15 @@ class FeedQueries:
         page = shown[:limit]
         return [item for _, item in page], encode_cursor(page[-1][0])
 
-    def _posts_with_authors(self, post_ids: list[UUID | None]) -> dict[UUID, AuthoredPost]:
-        """The live posts among ``post_ids`` with their authors; no lookup for none."""
+    def _shown_posts(self, post_ids: list[UUID | None]) -> dict[UUID, ShownPost]:
+        """The live posts among ``post_ids`` with their authors' names; no lookup for none."""
         wanted = [pid for pid in post_ids if pid is not None]
-        return self.catalog.posts_with_authors(wanted) if wanted else {}
+        return self.catalog.shown_posts(wanted) if wanted else {}
 
     def _enrich(self, activities: list[StoredActivity]) -> list[tuple[str, FeedItem]]:
         """Each activity that is a live post, with its activity id."""
         post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        posts = self._posts_with_authors(post_ids)
+        posts = self._shown_posts(post_ids)
         items = []
         for activity, post_id in zip(activities, post_ids, strict=True):
             found = posts.get(post_id) if post_id is not None else None
@@ -274,7 +274,7 @@ class FeedQueries:
         self, activities: list[StoredActivity]
     ) -> list[tuple[str, Notification]]:
         post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        posts = self._posts_with_authors(post_ids)
+        posts = self._shown_posts(post_ids)
         follower_names = [
             a.actor
             for a, pid in zip(activities, post_ids, strict=True)
@@ -308,9 +308,8 @@ def _user_not_found(username: str) -> UserNotFound:
     return UserNotFound(f"there is no user @{username}")
 
 
-def _item(found: AuthoredPost) -> FeedItem:
-    post, author = found.post, found.author
-    display_name = author.display_name if author else post.author
+def _item(found: ShownPost) -> FeedItem:
+    post = found.post
     return FeedItem(
-        post.id, Author(post.author, display_name), post.text, post.posted_at, post.entities
+        post.id, Author(post.author, found.author_name), post.text, post.posted_at, post.entities
     )

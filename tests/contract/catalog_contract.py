@@ -22,7 +22,7 @@ from uuid import UUID, uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from application.catalog import AuthoredPost, Catalog, PostView, TrendingTag, UserView
+from application.catalog import AuthoredPost, Catalog, PostView, ShownPost, TrendingTag, UserView
 from domain.tweet import TextEntity
 
 APP = "chirp"
@@ -340,6 +340,51 @@ class CatalogContract:
         known = {name.lower(): user(name, posts_count=3) for name in names}
         assert found == {p.id: AuthoredPost(p, known.get(p.author)) for p in posts}
         assert sum(1 for each in found.values() if each.author is None) == 6
+
+    # -- shown posts: what a page of a feed shows -------------------------------
+
+    def test_shown_posts_are_live_posts_with_their_authors_display_names(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("Alice"), track())
+        by_alice = post("alice", "by alice", entities=(TextEntity("mention", "bob", 0, 4),))
+        orphan, gone = post("nobody", "orphan"), post("alice", "gone")
+        for each in (by_alice, orphan, gone):
+            catalog.add_post(each, track())
+        catalog.remove_post(gone.id, track())
+
+        found = catalog.shown_posts([by_alice.id, orphan.id, gone.id, uuid4(), by_alice.id])
+
+        # An author the catalog does not know shows as the post's username.
+        assert found == {
+            by_alice.id: ShownPost(by_alice, "Alice display"),
+            orphan.id: ShownPost(orphan, "nobody"),
+        }
+        assert catalog.shown_posts([]) == {}
+
+    def test_shown_posts_follow_profile_updates_deletions_and_re_registrations(self) -> None:
+        catalog, track = self.fresh_catalog()
+        catalog.add_user(user("alice"), track())
+        first, second = post("alice", "first"), post("alice", "second")
+        catalog.add_post(first, track())
+        catalog.add_post(second, track())
+        assert catalog.shown_posts([first.id])[first.id].author_name == "alice display"
+        catalog.update_profile("ALICE", "Queen Alice", "new bio", track())
+        assert catalog.shown_posts([first.id, second.id]) == {
+            first.id: ShownPost(first, "Queen Alice"),
+            second.id: ShownPost(second, "Queen Alice"),
+        }
+        catalog.remove_post(first.id, track())
+        assert catalog.shown_posts([first.id, second.id]) == {
+            second.id: ShownPost(second, "Queen Alice")
+        }
+        catalog.add_user(user("Alice", display_name="Alice again"), track())
+        assert catalog.shown_posts([second.id]) == {second.id: ShownPost(second, "Alice again")}
+        # A write at a position already passed changes nothing, shown posts included.
+        with pytest.raises(IntegrityError):
+            catalog.update_profile("alice", "Stale", "", Tracking(APP, 1))
+        with pytest.raises(IntegrityError):
+            catalog.remove_post(second.id, Tracking(APP, 2))
+        assert catalog.shown_posts([second.id]) == {second.id: ShownPost(second, "Alice again")}
 
     # -- round trips -----------------------------------------------------------
 

@@ -1,0 +1,275 @@
+"""A cache in Redis in front of the catalog, for the pages of feeds.
+
+Every page of a feed needs its posts (text, time, entities) and their authors'
+display names. The catalog (PostgreSQL in production) answers that in one
+query, but it is a second server to reach per page. ``RedisCatalogCache``
+keeps what pages show in Redis, beside the feeds, and answers a page from
+there in one script call; it passes everything else, writes included, to the
+catalog it wraps.
+
+What it keeps, under ``<namespace>:{catalog}:`` (one hash slot, so the script
+may read them together on a Redis Cluster too):
+
+- ``p:<post id hex>``: a live post as a page shows it (its author's key, then
+  the post as JSON), or ``-``, a tombstone, once the post is deleted;
+- ``n:<username key>``: a known user's display name.
+
+Both expire after ``ttl`` seconds; a miss is read from the catalog and cached.
+
+Posts never change, so a cached post can only go stale by being deleted, and
+a display name by a profile update or a new registration. Those writes set the
+tombstone or the new name in Redis *before* the catalog's transaction, and
+only for an event at a position the catalog has not passed yet (a replayed
+older event must not bring back an older name). A reader fills a miss with
+``SET NX``, which never overwrites: a reader that read the catalog before the
+write cannot put the old post or name back. If the process dies between the
+cache and the catalog, the event is projected again and writes the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import redis
+from eventsourcing.persistence import Tracking
+from redis.exceptions import RedisError
+
+from application.catalog import (
+    AuthoredPost,
+    Catalog,
+    PostView,
+    ShownPost,
+    TrendingTag,
+    UserView,
+)
+from application.feeds import FeedUnavailableError
+from domain.tweet import TextEntity
+from domain.user import username_key
+
+DEFAULT_CACHE_TTL_SECONDS = 24 * 3600
+TOMBSTONE = b"-"
+# Keys one script call reads at most (Lua's unpack has a bound).
+SCRIPT_CHUNK = 1000
+
+# KEYS: post view keys; ARGV[1]: the prefix of the name keys. Returns the views
+# and, for each live one, its author's cached display name.
+_SHOWN = """
+local views = redis.call('MGET', unpack(KEYS))
+local names = {}
+for i, view in ipairs(views) do
+  names[i] = false
+  if view and view ~= '-' then
+    local author = string.match(view, '^([^\\n]*)\\n')
+    names[i] = redis.call('GET', ARGV[1] .. author)
+  end
+end
+return {views, names}
+"""
+
+
+class RedisCatalogCache(Catalog):
+    """``catalog`` with the posts and display names that pages show cached
+    in Redis (``shown_posts``); every other call goes to ``catalog``."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        client: redis.Redis,
+        namespace: str = "chirp",
+        ttl: int = DEFAULT_CACHE_TTL_SECONDS,
+    ) -> None:
+        if ttl < 1:
+            raise ValueError(f"ttl must be at least 1 second, not {ttl}")
+        if client.get_encoder().decode_responses:
+            raise ValueError("the Redis client must be made with decode_responses=False")
+        self.catalog = catalog
+        self.client = client
+        self.namespace = namespace
+        self.ttl = ttl
+        self._prefix = f"{namespace}:{{catalog}}:"
+        self._name_prefix = f"{self._prefix}n:"
+        self._shown = client.register_script(_SHOWN)
+
+    # -- the page lookup ---------------------------------------------------------
+
+    def shown_posts(self, post_ids: Iterable[UUID]) -> dict[UUID, ShownPost]:
+        wanted = list(dict.fromkeys(post_ids))
+        if not wanted:
+            return {}
+        try:
+            views, names = self._lookup(wanted)
+        except RedisError:
+            return self.catalog.shown_posts(wanted)  # the cache is down: the catalog still knows
+        found: dict[UUID, ShownPost] = {}
+        missing: list[UUID] = []
+        cached: list[tuple[UUID, bytes, bytes | None]] = []
+        for post_id, view, name in zip(wanted, views, names, strict=True):
+            if view is None:
+                missing.append(post_id)
+            elif view != TOMBSTONE:
+                cached.append((post_id, view, name))
+        nameless: dict[str, list[PostView]] = {}  # author key -> posts missing the name
+        if cached:
+            # One JSON document for every cached post: one parse for the page.
+            data = json.loads(
+                b"[" + b",".join(v[v.index(b"\n") + 1 :] for _, v, _ in cached) + b"]"
+            )
+            for (post_id, _, name), (author, text, posted_at, entities) in zip(
+                cached, data, strict=True
+            ):
+                post = PostView(
+                    post_id,
+                    author,
+                    text,
+                    datetime.fromisoformat(posted_at),
+                    tuple(TextEntity.from_dict(entity) for entity in entities),
+                )
+                if name is None:
+                    nameless.setdefault(username_key(author), []).append(post)
+                else:
+                    found[post_id] = ShownPost(post, name.decode())
+        fills: list[tuple[str, bytes]] = []
+        if missing:
+            for post_id, authored in self.catalog.posts_with_authors(missing).items():
+                found[post_id] = self._shown_and_filled(authored, fills)
+        if nameless:
+            users = self.catalog.users(nameless)
+            for key, posts in nameless.items():
+                user = users.get(key)
+                if user is not None:
+                    fills.append((self._name_prefix + key, user.display_name.encode()))
+                for post in posts:
+                    found[post.id] = ShownPost(post, user.display_name if user else post.author)
+        if fills:
+            self._fill(fills)
+        return found
+
+    def _lookup(self, post_ids: Sequence[UUID]) -> tuple[list[bytes | None], list[bytes | None]]:
+        """Each post's cached view (None on a miss) and its author's cached
+        name: one script call per ``SCRIPT_CHUNK`` posts, in one round trip."""
+        keys = [self._post_key(post_id) for post_id in post_ids]
+        if len(keys) <= SCRIPT_CHUNK:
+            views, names = self._shown(keys=keys, args=[self._name_prefix])
+            return views, names
+        pipe = self.client.pipeline(transaction=False)
+        for start in range(0, len(keys), SCRIPT_CHUNK):
+            self._shown(
+                keys=keys[start : start + SCRIPT_CHUNK], args=[self._name_prefix], client=pipe
+            )
+        views, names = [], []
+        for chunk_views, chunk_names in pipe.execute():
+            views += chunk_views
+            names += chunk_names
+        return views, names
+
+    def _shown_and_filled(
+        self, authored: AuthoredPost, fills: list[tuple[str, bytes]]
+    ) -> ShownPost:
+        """``authored`` as a page shows it, with its cache entries added to ``fills``."""
+        post, author = authored.post, authored.author
+        fills.append((self._post_key(post.id), self._view(post)))
+        if author is None:
+            return ShownPost(post, post.author)
+        fills.append(
+            (self._name_prefix + username_key(author.username), author.display_name.encode())
+        )
+        return ShownPost(post, author.display_name)
+
+    def _fill(self, entries: list[tuple[str, bytes]]) -> None:
+        """Cache what was read from the catalog, never over what is there: a
+        tombstone or a newer name written meanwhile wins. Best effort."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, value in entries:
+            pipe.set(key, value, ex=self.ttl, nx=True)
+        with contextlib.suppress(RedisError):  # the next page reads the catalog again
+            pipe.execute()
+
+    # -- writes: the catalog's, with the cache told first ---------------------------
+
+    def add_user(self, user: UserView, tracking: Tracking) -> None:
+        if self._is_new(tracking):
+            self._set(self._name_prefix + username_key(user.username), user.display_name.encode())
+        self.catalog.add_user(user, tracking)
+
+    def update_profile(
+        self, username: str, display_name: str, bio: str, tracking: Tracking
+    ) -> None:
+        # The catalog ignores an update of a user it does not know: so does the cache.
+        if self._is_new(tracking) and self.catalog.users([username]):
+            self._set(self._name_prefix + username_key(username), display_name.encode())
+        self.catalog.update_profile(username, display_name, bio, tracking)
+
+    def record_follow(self, follower: str, followee: str, delta: int, tracking: Tracking) -> None:
+        self.catalog.record_follow(follower, followee, delta, tracking)
+
+    def add_post(self, post: PostView, tracking: Tracking) -> None:
+        self.catalog.add_post(post, tracking)
+        # Fresh posts are what pages show most: cache them now (a tombstone stays).
+        self._fill([(self._post_key(post.id), self._view(post))])
+
+    def remove_post(self, post_id: UUID, tracking: Tracking) -> None:
+        if self._is_new(tracking):
+            self._set(self._post_key(post_id), TOMBSTONE)
+        self.catalog.remove_post(post_id, tracking)
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        self.catalog.insert_tracking(tracking)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        return self.catalog.max_tracking_id(application_name)
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # -- every other read goes to the catalog -------------------------------------
+
+    def users(self, usernames: Iterable[str]) -> dict[str, UserView]:
+        return self.catalog.users(usernames)
+
+    def posts(self, post_ids: Iterable[UUID]) -> dict[UUID, PostView]:
+        return self.catalog.posts(post_ids)
+
+    def posts_with_authors(self, post_ids: Iterable[UUID]) -> dict[UUID, AuthoredPost]:
+        return self.catalog.posts_with_authors(post_ids)
+
+    def trending_hashtags(self, since: datetime, limit: int = 10) -> list[TrendingTag]:
+        return self.catalog.trending_hashtags(since, limit)
+
+    def popular_users(self, limit: int = 10, exclude: Iterable[str] = ()) -> list[UserView]:
+        return self.catalog.popular_users(limit, exclude)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _is_new(self, tracking: Tracking) -> bool:
+        return not self.catalog.has_tracking_id(tracking.application_name, tracking.notification_id)
+
+    def _set(self, key: str, value: bytes) -> None:
+        """Overwrite ``key`` before the catalog's write; if Redis cannot be
+        reached the write does not happen either, and is projected again later."""
+        try:
+            self.client.set(key, value, ex=self.ttl)
+        except RedisError as error:
+            raise FeedUnavailableError(
+                f"the catalog cache in Redis is unreachable: {error}"
+            ) from error
+
+    def _post_key(self, post_id: UUID) -> str:
+        return f"{self._prefix}p:{post_id.hex}"
+
+    @staticmethod
+    def _view(post: PostView) -> bytes:
+        document: list[Any] = [
+            post.author,
+            post.text,
+            post.posted_at.isoformat(),
+            [entity.as_dict() for entity in post.entities],
+        ]
+        return (
+            f"{username_key(post.author)}\n".encode()
+            + json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+        )
