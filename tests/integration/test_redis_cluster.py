@@ -99,8 +99,8 @@ class TestRedisClusterFeedProviderHybridCappedAtThree(ClusterContract):
 _cluster_client: list[ClusterClient] = []
 
 
-def _current_cluster_client() -> redis.Redis:
-    return _cluster_client[-1]  # type: ignore[return-value]
+def _current_cluster_client() -> ClusterClient:
+    return _cluster_client[-1]
 
 
 class _OnCluster:

@@ -23,6 +23,7 @@ import pytest
 import redis
 from eventsourcing.popo import POPOTrackingRecorder
 from hypothesis import HealthCheck, settings
+from redis.cluster import RedisCluster
 
 from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.redis import RedisFeedProvider
@@ -50,7 +51,7 @@ def machine_for(
     fan_out_chunk: int | None = None,
     celebrity_threshold: int | None = None,
     cluster_paths: bool = False,
-    client: Callable[[], redis.Redis] = _client,
+    client: Callable[[], redis.Redis | RedisCluster] = _client,
     max_examples: int = 25,
 ) -> type:
     """A model machine on Redis; ``client`` gives the connection when a run
