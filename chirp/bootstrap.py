@@ -284,6 +284,17 @@ def event_store_env(settings: Settings) -> dict[str, str]:
 
 
 def build_catalog(settings: Settings) -> Catalog:
+    """The catalog; with Redis feeds, behind a cache in the same Redis, so a
+    warm page of a feed is read from Redis alone."""
+    catalog = _build_catalog_store(settings)
+    if settings.feed_provider == "redis":
+        from adapters.redis.catalog_cache import RedisCatalogCache
+
+        return RedisCatalogCache(catalog, redis_client(settings), settings.redis_namespace)
+    return catalog
+
+
+def _build_catalog_store(settings: Settings) -> Catalog:
     if settings.in_memory:
         return InMemoryCatalog()
     if settings.uses_postgres:

@@ -23,6 +23,7 @@ from eventsourcing.popo import POPOTrackingRecorder
 
 from adapters.inmemory import InMemoryFeedProvider
 from adapters.redis import RedisFeedProvider
+from adapters.redis.catalog_cache import RedisCatalogCache
 from application.feed_names import timeline_feed, user_feed
 from application.feeds import Activity, Follow
 from application.projectors import FeedProjector
@@ -106,12 +107,23 @@ def test_commands_are_projected_by_a_worker_process_sharing_the_event_store(
             web.register(name)
         for name in ("bob", "carol", "dave", "eve"):
             web.follow(name, "alice")
-        web.post("alice", "hello from a worker")
+        hello = web.post("alice", "hello from a worker")
         workers.broker.join(workers.queue_name, timeout=20_000)
         for name in ("alice", "bob", "carol", "dave", "eve"):
             assert [item.text for item in web.queries.home_timeline(name).items] == [
                 "hello from a worker"
             ]
+        # Pages read the catalog through its Redis cache, which the web's own
+        # catalog projection keeps: a new name and a deletion show at once,
+        # before the workers have projected the feeds.
+        assert isinstance(web.catalog, RedisCatalogCache)
+        web.update_profile("alice", "Alice Liddell", "")
+        [item] = web.queries.home_timeline("bob").items
+        assert item.author.display_name == "Alice Liddell"
+        web.delete_post(hello, by="alice")
+        assert web.queries.home_timeline("bob").items == []
+        workers.broker.join(workers.queue_name, timeout=20_000)
+        assert web.queries.home_timeline("bob").items == []
     finally:
         worker.stop()
         web.close()
