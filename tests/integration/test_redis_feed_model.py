@@ -10,7 +10,9 @@ and deletions must then come out exactly as the model (and the in-memory
 provider) says; and the production cap with every post of an account with a
 follower fanned out in chunks of one (``store_activity`` then
 ``copy_to_followers``); and hybrid fan-out (celebrity thresholds 0 and 1, the
-latter with caps of 3), whose reads must not differ. Each run's namespaces are deleted when it ends.
+latter with caps of 3), whose reads must not differ; and caps of 3 with the
+pages enriched through the catalog's Redis cache. Each run's namespaces are
+deleted when it ends.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from redis.cluster import RedisCluster
 
 from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.redis import RedisFeedProvider
+from adapters.redis.catalog_cache import RedisCatalogCache
+from application.catalog import Catalog
 from application.commands import ChirpApplication
 from application.fanout import InProcessFanOut
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
@@ -53,9 +57,11 @@ def machine_for(
     cluster_paths: bool = False,
     client: Callable[[], redis.Redis | RedisCluster] = _client,
     max_examples: int = 25,
+    catalog_cache: bool = False,
 ) -> type:
     """A model machine on Redis; ``client`` gives the connection when a run
-    starts (a ``RedisCluster`` for the real cluster)."""
+    starts (a ``RedisCluster`` for the real cluster). With ``catalog_cache``
+    pages are enriched through ``RedisCatalogCache``, as the wiring does."""
     created: list[RedisFeedProvider] = []
 
     def provider() -> RedisFeedProvider:
@@ -84,7 +90,10 @@ def machine_for(
                 fan_out=InProcessFanOut(feeds),
                 fan_out_chunk=fan_out_chunk,
             )
-        return Chirp(commands, InMemoryCatalog(), projector)
+        catalog: Catalog = InMemoryCatalog()
+        if catalog_cache:  # in the feeds' namespace, so clearing them clears it
+            catalog = RedisCatalogCache(catalog, feeds.client, feeds.namespace)
+        return Chirp(commands, catalog, projector)
 
     base: type = make_machine(build, provider)
 
@@ -116,6 +125,9 @@ ChunkedMachine = machine_for(800, frozenset({TIMELINE}), fan_out_chunk=1)
 ClusterPathsMachine = machine_for(
     LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), cluster_paths=True
 )
+CatalogCachedMachine = machine_for(
+    LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), catalog_cache=True
+)
 HybridMachine = machine_for(800, frozenset({TIMELINE}), celebrity_threshold=0)
 HybridLowCapMachine = machine_for(
     LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), celebrity_threshold=1
@@ -135,6 +147,10 @@ class TestRedisChirpFeedsChunked(_NeedsRedis, ChunkedMachine.TestCase):  # type:
 
 
 class TestRedisChirpFeedsClusterPaths(_NeedsRedis, ClusterPathsMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+class TestRedisChirpFeedsCatalogCached(_NeedsRedis, CatalogCachedMachine.TestCase):  # type: ignore[name-defined,misc]
     pass
 
 
