@@ -37,6 +37,7 @@ from uuid import UUID
 
 import redis
 from eventsourcing.persistence import Tracking
+from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from application.catalog import (
@@ -79,7 +80,7 @@ class RedisCatalogCache(Catalog):
     def __init__(
         self,
         catalog: Catalog,
-        client: redis.Redis,
+        client: redis.Redis | RedisCluster,
         namespace: str = "chirp",
         ttl: int = DEFAULT_CACHE_TTL_SECONDS,
     ) -> None:
