@@ -10,8 +10,9 @@ it on each, every node takes the listpack setting, the scripts come back
 after a node forgets them, every key a script touches is one it declared,
 a cluster out of reach makes the feeds unavailable (not broken), and the
 projector's position is kept there too; and the wiring: ``REDIS_CLUSTER``
-builds the feeds on a cluster client, and a ``REDIS_URL`` of the other kind
-of server is a ConfigurationError.
+builds the feeds on a cluster client (and Chirp built that way serves its
+pages), and a ``REDIS_URL`` of the other kind of server is a
+ConfigurationError.
 
 Each test works in namespaces of its own, cleared when it ends. Without
 ``redis-server`` on PATH the tests skip (fail under CHIRP_REQUIRE_SERVICES=1
@@ -35,7 +36,7 @@ from adapters.redis import RedisFeedProvider
 from adapters.redis.tracking import RedisTrackingRecorder
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.feeds import FeedId, FeedUnavailableError, Follow
-from chirp.bootstrap import ConfigurationError, Settings, build_feed_provider
+from chirp.bootstrap import ConfigurationError, Settings, build_chirp, build_feed_provider
 from tests.integration.test_redis_feed_model import LOW_CAP, machine_for
 from tests.integration.test_redis_feed_provider import (
     ALL_GROUPS,
@@ -519,3 +520,35 @@ def test_a_cluster_out_of_reach_at_start_makes_the_feeds_unavailable() -> None:
     )
     with pytest.raises(FeedUnavailableError, match="Redis Cluster is unavailable"):
         build_feed_provider(settings)
+
+
+def test_chirp_wired_with_redis_cluster_true_serves_its_pages_from_the_cluster(
+    redis_cluster: RedisCluster, redis_cluster_client: ClusterClient
+) -> None:
+    """The whole application as the wiring builds it for a cluster: commands,
+    projection and pages (feeds, the projector's position, and whatever else
+    the wiring keeps in the same Redis) through the cluster client."""
+    namespace = f"test-{uuid.uuid4().hex}"
+    settings = Settings.from_env(
+        {
+            "FEED_PROVIDER": "redis",
+            "REDIS_CLUSTER": "true",
+            "REDIS_URL": redis_cluster.url,
+            "CHIRP_REDIS_NAMESPACE": namespace,
+            "DATABASE_URL": "memory:",
+        }
+    )
+    chirp = build_chirp(settings)
+    try:
+        for name in ("alice", "bob", "carol"):
+            chirp.register(name)
+        chirp.follow("bob", "alice")
+        chirp.follow("bob", "carol")
+        posts = [chirp.post("alice" if n % 2 else "carol", f"hello {n} #chirp") for n in range(30)]
+        chirp.delete_post(posts[-1], by="alice")
+        for _ in range(2):  # cold, then warm
+            page = chirp.queries.home_timeline("bob")
+            assert [item.post_id for item in page.items] == posts[-2:-27:-1]
+    finally:
+        chirp.close()
+        RedisFeedProvider(redis_cluster_client, namespace).clear()
