@@ -38,7 +38,7 @@ from uuid import UUID
 import redis
 from eventsourcing.persistence import Tracking
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from application.catalog import (
     AuthoredPost,
@@ -54,6 +54,8 @@ from domain.user import username_key
 
 DEFAULT_CACHE_TTL_SECONDS = 24 * 3600
 TOMBSTONE = b"-"
+# What redis-py raises when the server (or a cluster: its own exception) cannot serve.
+_UNREACHABLE = (RedisError, RedisClusterException)
 # Keys one script call reads at most (Lua's unpack has a bound).
 SCRIPT_CHUNK = 1000
 
@@ -104,7 +106,7 @@ class RedisCatalogCache(Catalog):
             return {}
         try:
             views, names = self._lookup(wanted)
-        except RedisError:
+        except _UNREACHABLE:
             return self.catalog.shown_posts(wanted)  # the cache is down: the catalog still knows
         found: dict[UUID, ShownPost] = {}
         missing: list[UUID] = []
@@ -152,18 +154,16 @@ class RedisCatalogCache(Catalog):
 
     def _lookup(self, post_ids: Sequence[UUID]) -> tuple[list[bytes | None], list[bytes | None]]:
         """Each post's cached view (None on a miss) and its author's cached
-        name: one script call per ``SCRIPT_CHUNK`` posts, in one round trip."""
+        name: one script call per ``SCRIPT_CHUNK`` posts."""
         keys = [self._post_key(post_id) for post_id in post_ids]
-        if len(keys) <= SCRIPT_CHUNK:
-            views, names = self._shown(keys=keys, args=[self._name_prefix])
-            return views, names
-        pipe = self.client.pipeline(transaction=False)
+        views: list[bytes | None] = []
+        names: list[bytes | None] = []
+        # Past one chunk (never for a page), one call each: redis-py's cluster
+        # pipeline does not take scripts.
         for start in range(0, len(keys), SCRIPT_CHUNK):
-            self._shown(
-                keys=keys[start : start + SCRIPT_CHUNK], args=[self._name_prefix], client=pipe
+            chunk_views, chunk_names = self._shown(
+                keys=keys[start : start + SCRIPT_CHUNK], args=[self._name_prefix]
             )
-        views, names = [], []
-        for chunk_views, chunk_names in pipe.execute():
             views += chunk_views
             names += chunk_names
         return views, names
@@ -187,7 +187,7 @@ class RedisCatalogCache(Catalog):
         pipe = self.client.pipeline(transaction=False)
         for key, value in entries:
             pipe.set(key, value, ex=self.ttl, nx=True)
-        with contextlib.suppress(RedisError):  # the next page reads the catalog again
+        with contextlib.suppress(*_UNREACHABLE):  # the next page reads the catalog again
             pipe.execute()
 
     # -- writes: the catalog's, with the cache told first ---------------------------
@@ -254,7 +254,7 @@ class RedisCatalogCache(Catalog):
         reached the write does not happen either, and is projected again later."""
         try:
             self.client.set(key, value, ex=self.ttl)
-        except RedisError as error:
+        except _UNREACHABLE as error:
             raise FeedUnavailableError(
                 f"the catalog cache in Redis is unreachable: {error}"
             ) from error

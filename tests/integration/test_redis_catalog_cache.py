@@ -15,6 +15,7 @@ import pytest
 import redis
 from eventsourcing.persistence import Tracking
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from adapters.inmemory.catalog import InMemoryCatalog
@@ -58,6 +59,25 @@ class TestRedisCatalogCache(CatalogContract):
     def make_catalog(self) -> Catalog:
         namespace = f"test-cache-{uuid.uuid4().hex}"
         self.namespaces.append(namespace)
+        return RedisCatalogCache(InMemoryCatalog(), self.client, namespace)
+
+
+class TestRedisCatalogCacheOnACluster(CatalogContract):
+    """The same contract on a real three-master Redis Cluster."""
+
+    @pytest.fixture(autouse=True)
+    def _cluster(self, redis_cluster_client: RedisCluster) -> Iterator[None]:
+        self.client = redis_cluster_client
+        self.made: list[str] = []
+        yield
+        for namespace in self.made:
+            keys = list(self.client.scan_iter(match=f"{namespace}:*"))
+            for key in keys:
+                self.client.unlink(key)
+
+    def make_catalog(self) -> Catalog:
+        namespace = f"test-cache-{uuid.uuid4().hex}"
+        self.made.append(namespace)
         return RedisCatalogCache(InMemoryCatalog(), self.client, namespace)
 
 
