@@ -60,7 +60,9 @@ _UNREACHABLE = (RedisError, RedisClusterException)
 SCRIPT_CHUNK = 1000
 
 # KEYS: post view keys; ARGV[1]: the prefix of the name keys. Returns the views
-# and, for each live one, its author's cached display name.
+# and, for each live one, its author's cached display name. The name keys are
+# known only once the views are read, so they are not declared; they carry the
+# views' hash tag, so on a cluster they are in the slot the script runs in.
 _SHOWN = """
 local views = redis.call('MGET', unpack(KEYS))
 local names = {}
