@@ -682,7 +682,10 @@ def run_parts(
     _SHARED["builders"] = builders
     _SHARED["namespace"] = namespace
     start = time.perf_counter()
-    with context.Pool(cfg.workers) as pool:
+    # The workers must die at once when the pool ends them: without this
+    # they inherit main's SIGTERM handler, whose SystemExit can leave one of
+    # them waiting forever on a lock a terminated sibling held.
+    with context.Pool(cfg.workers, initializer=_default_sigterm) as pool:
         pending = pool.map_async(work, range(cfg.workers))
         while not pending.ready():
             pending.wait(30)
@@ -1498,6 +1501,10 @@ class Cleanup:
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
+
+
+def _default_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass
