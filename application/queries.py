@@ -36,6 +36,7 @@ from application.feeds import (
     FeedProviderError,
     StoredActivity,
 )
+from application.pages import PageReader
 from application.projectors import FOLLOW_VERB
 from domain.errors import DomainError, TweetNotFound, UserNotFound
 from domain.text import is_valid_hashtag, is_valid_username
@@ -105,9 +106,16 @@ def decode_cursor(cursor: str) -> str:
 
 
 class FeedQueries:
-    def __init__(self, provider: FeedProvider, catalog: Catalog) -> None:
+    """Pages of feeds and lookups for the web. With ``pages``, a page and
+    what it shows are read together (one round trip where the store allows);
+    without, from ``provider`` then ``catalog``."""
+
+    def __init__(
+        self, provider: FeedProvider, catalog: Catalog, pages: PageReader | None = None
+    ) -> None:
         self.provider = provider
         self.catalog = catalog
+        self.pages = pages
 
     def user(self, username: str) -> UserView:
         _check_username(username)
@@ -209,7 +217,7 @@ class FeedQueries:
         feed: Callable[[str], FeedId],
         limit: int,
         cursor: str | None,
-        enrich: Callable[[list[StoredActivity]], list[tuple[str, T]]],
+        enrich: Callable[[list[StoredActivity], dict[UUID, ShownPost] | None], list[tuple[str, T]]],
     ) -> tuple[list[T], str | None]:
         """A page of ``username``'s ``feed``. ``UserNotFound`` for an unknown
         user comes first, before any error of the read, as when the user was
@@ -231,7 +239,7 @@ class FeedQueries:
         feed: FeedId,
         limit: int,
         cursor: str | None,
-        enrich: Callable[[list[StoredActivity]], list[tuple[str, T]]],
+        enrich: Callable[[list[StoredActivity], dict[UUID, ShownPost] | None], list[tuple[str, T]]],
     ) -> tuple[list[T], str | None]:
         """One page of ``feed`` as enriched items, and the cursor of the next."""
         if not 1 <= limit <= MAX_READ_LIMIT:
@@ -241,11 +249,15 @@ class FeedQueries:
         # Posts deleted but not yet removed from this feed are skipped; read
         # on so the page is still full.
         while len(shown) < limit:
+            posts: dict[UUID, ShownPost] | None = None
             try:
-                activities = self.provider.read(feed, limit=limit, id_lt=id_lt)
+                if self.pages is not None:
+                    activities, posts = self.pages.read(feed, limit, id_lt)
+                else:
+                    activities = self.provider.read(feed, limit=limit, id_lt=id_lt)
             except FeedInputError:
                 raise InvalidCursor(BAD_CURSOR) from None
-            shown += enrich(activities)
+            shown += enrich(activities, posts)
             if len(activities) < limit:  # the feed has no more
                 page = shown[:limit]
                 more = len(shown) > limit
@@ -259,10 +271,14 @@ class FeedQueries:
         wanted = [pid for pid in post_ids if pid is not None]
         return self.catalog.shown_posts(wanted) if wanted else {}
 
-    def _enrich(self, activities: list[StoredActivity]) -> list[tuple[str, FeedItem]]:
-        """Each activity that is a live post, with its activity id."""
+    def _enrich(
+        self, activities: list[StoredActivity], posts: dict[UUID, ShownPost] | None = None
+    ) -> list[tuple[str, FeedItem]]:
+        """Each activity that is a live post, with its activity id; ``posts``
+        are its shown posts when they were read with the page."""
         post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        posts = self._shown_posts(post_ids)
+        if posts is None:
+            posts = self._shown_posts(post_ids)
         items = []
         for activity, post_id in zip(activities, post_ids, strict=True):
             found = posts.get(post_id) if post_id is not None else None
@@ -271,10 +287,11 @@ class FeedQueries:
         return items
 
     def _enrich_notifications(
-        self, activities: list[StoredActivity]
+        self, activities: list[StoredActivity], posts: dict[UUID, ShownPost] | None = None
     ) -> list[tuple[str, Notification]]:
         post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        posts = self._shown_posts(post_ids)
+        if posts is None:
+            posts = self._shown_posts(post_ids)
         follower_names = [
             a.actor
             for a, pid in zip(activities, post_ids, strict=True)

@@ -18,6 +18,7 @@ from application.catalog import Catalog
 from application.commands import ChirpApplication
 from application.feeds import FeedProvider, FeedUnavailableError
 from application.log_follower import LogFollower
+from application.pages import PageReader
 from application.projectors import CatalogProjector, FeedProjector
 from application.queries import FeedQueries
 from domain.user import User
@@ -33,11 +34,12 @@ class Chirp:
         feed_projector: FeedProjector,
         project_synchronously: bool = True,
         request_feed_projection: Callable[[], object] | None = None,
+        page_reader: PageReader | None = None,
     ) -> None:
         self.commands = commands
         self.catalog = catalog
         self.provider: FeedProvider = feed_projector.provider
-        self.queries = FeedQueries(self.provider, catalog)
+        self.queries = FeedQueries(self.provider, catalog, page_reader)
         self.catalog_follower = LogFollower(commands, CatalogProjector(catalog))
         self.feed_follower = LogFollower(commands, feed_projector)
         self.project_synchronously = project_synchronously

@@ -67,6 +67,7 @@ from eventsourcing.postgres import PostgresDatastore
 from adapters.postgres.catalog import PostgresCatalog
 from adapters.redis.catalog_cache import RedisCatalogCache
 from adapters.redis.feeds import DEFAULT_TIMELINE_CAP, RedisFeedProvider
+from adapters.redis.pages import RedisPageReader
 from application.catalog import AuthoredPost
 from application.feed_names import post_foreign_id, timeline_feed, user_feed
 from application.feeds import (
@@ -843,7 +844,7 @@ class BandResult:
     readers: int
     chirp: list[float] = field(default_factory=list)  # seconds
     baseline: list[float] = field(default_factory=list)
-    feed_read: list[float] = field(default_factory=list)  # of which RedisFeedProvider.read
+    feed_read: list[float] = field(default_factory=list)  # of which the Redis read
     # The first read of each reader, untimed in the table: Chirp's catalog
     # cache has not seen the page's older posts yet.
     first_chirp: list[float] = field(default_factory=list)
@@ -892,7 +893,7 @@ def weighted_quantile(samples: list[tuple[float, float]], q: float) -> float:
 
 
 class TimedRead:
-    """Wraps ``provider.read`` to time the feed read inside a page."""
+    """Wraps a provider read to time it inside a page."""
 
     def __init__(self, read: Callable[..., Any]) -> None:
         self.read = read
@@ -917,15 +918,16 @@ def bench_reads(
     # Read as the wiring does, with the celebrity threshold.
     provider = RedisFeedProvider(client, namespace, celebrity_threshold=DEFAULT_CELEBRITY_THRESHOLD)
     hybrid_feeds = int(client.scard(f"{namespace}:hybrid"))
-    timed = TimedRead(provider.read)
-    provider.read = timed  # type: ignore[method-assign]
+    timed = TimedRead(provider.read_with_catalog_cache)
+    provider.read_with_catalog_cache = timed  # type: ignore[method-assign]
     datastore = PostgresDatastore(
         cfg.pg["dbname"], cfg.pg["host"], cfg.pg["port"], cfg.pg["user"], cfg.pg["password"],
         schema=schema,
     )  # fmt: skip
-    # The catalog as the wiring builds it with Redis feeds: cached in Redis.
+    # The catalog and the pages as the wiring builds them with Redis feeds:
+    # the catalog cached in Redis, pages read with it in one script.
     catalog = RedisCatalogCache(PostgresCatalog(datastore), client, namespace)
-    queries = FeedQueries(provider, catalog)
+    queries = FeedQueries(provider, catalog, RedisPageReader(provider, catalog))
     rng = random.Random(cfg.seed)
     readers = list(readers)
     bands = list({id(band): band for band, _ in readers}.values())
@@ -1135,7 +1137,7 @@ def verdict(ok: bool) -> str:
 def read_table(reads: ReadResult, users: int) -> list[str]:
     """Chirp's pages beside PostgreSQL's, per band of followees and overall."""
     lines = [
-        "| readers (followees) | users | Chirp p50 | Chirp p99 | of which feed read p50 "
+        "| readers (followees) | users | Chirp p50 | Chirp p99 | of which Redis read p50 "
         "| PostgreSQL p50 | PostgreSQL p99 | p99 ratio |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -1323,12 +1325,12 @@ def render(r: Results, plot: Path) -> str:
         f"    {BASELINE_QUERY}",
         "",
         "(the reader's own posts are included, as in Chirp's home timeline). Chirp's page is "
-        "`FeedQueries.home_timeline`: one `RedisFeedProvider.read` (one round trip on this "
-        "single server: the read script, which also merges what hybrid feeds deliver and "
-        "fetches the page's records) and one lookup of the posts with their authors' names "
-        "in the catalog, through its cache in Redis, as the wiring builds it (one script "
-        "call; only the posts it misses are read from PostgreSQL, in one query: "
-        f"{reads.catalog_misses:,} posts in all the timed pages). The user is looked up only "
+        "`FeedQueries.home_timeline` with the page reader the wiring builds for Redis feeds "
+        "(`RedisPageReader`): one round trip on this single server, the feed's read script, "
+        "which merges what hybrid feeds deliver, fetches the page's records, and reads what "
+        "the catalog's cache in Redis holds of their posts and authors (the Redis read "
+        "column); posts the cache misses are read from PostgreSQL in one query and cached "
+        f"({reads.catalog_misses:,} posts in all the timed pages). The user is looked up only "
         "when the page is empty. The provider reads with the celebrity threshold the wiring passes "
         f"({DEFAULT_CELEBRITY_THRESHOLD:,}); the posts were loaded without it, so in this "
         f"first pass {reads.hybrid_feeds} feeds are hybrid: fan-out on write for everyone. "

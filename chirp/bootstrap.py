@@ -55,6 +55,7 @@ from application.feeds import (
     FeedProvider,
     FeedUnavailableError,
 )
+from application.pages import PageReader
 from application.projectors import FeedProjector
 from application.service import Chirp
 
@@ -455,15 +456,36 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
             configure_broker(settings.broker_url, f"{settings.redis_namespace}-dramatiq")
         )
         projector, _ = build_feed_projector(settings, workers.fan_out)
+        catalog = build_catalog(settings)
         return Chirp(
             commands,
-            build_catalog(settings),
+            catalog,
             projector,
             project_synchronously,
             request_feed_projection=workers.request_projection,
+            page_reader=build_page_reader(projector.provider, catalog),
         )
     projector, _ = build_feed_projector(settings)
-    return Chirp(commands, build_catalog(settings), projector, project_synchronously)
+    catalog = build_catalog(settings)
+    return Chirp(
+        commands,
+        catalog,
+        projector,
+        project_synchronously,
+        page_reader=build_page_reader(projector.provider, catalog),
+    )
+
+
+def build_page_reader(provider: FeedProvider, catalog: Catalog) -> PageReader | None:
+    """Pages in one round trip where the feeds and the catalog's cache share
+    a Redis server; None (the provider, then the catalog) elsewhere."""
+    from adapters.redis.catalog_cache import RedisCatalogCache
+    from adapters.redis.feeds import RedisFeedProvider
+    from adapters.redis.pages import RedisPageReader
+
+    if isinstance(provider, RedisFeedProvider) and isinstance(catalog, RedisCatalogCache):
+        return RedisPageReader(provider, catalog)
+    return None
 
 
 def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:

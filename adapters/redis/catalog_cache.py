@@ -59,22 +59,34 @@ _UNREACHABLE = (RedisError, RedisClusterException)
 # Keys one script call reads at most (Lua's unpack has a bound).
 SCRIPT_CHUNK = 1000
 
-# KEYS: post view keys; ARGV[1]: the prefix of the name keys. Returns the views
-# and, for each live one, its author's cached display name. The name keys are
-# known only once the views are read, so they are not declared; they carry the
-# views' hash tag, so on a cluster they are in the slot the script runs in.
-_SHOWN = """
-local views = redis.call('MGET', unpack(KEYS))
-local names = {}
-for i, view in ipairs(views) do
-  names[i] = false
-  if view and view ~= '-' then
-    local author = string.match(view, '^([^\\n]*)\\n')
-    names[i] = redis.call('GET', ARGV[1] .. author)
+# A Lua function: the cached views under the view keys ``vkeys`` and, for each
+# live one, its author's cached display name (``false`` where none), cache key
+# prefix ``cp``. The name keys are known only once the views are read, so they
+# are not declared; they carry the views' hash tag, so on a cluster they are in
+# the slot the script runs in. The feeds' read script runs it too, to answer a
+# page in one round trip (``RedisPageReader``).
+SHOWN_LUA = """
+local function shown(cp, vkeys)
+  local views = redis.call('MGET', unpack(vkeys))
+  local names = {}
+  for i, view in ipairs(views) do
+    names[i] = false
+    if view and view ~= '-' then
+      names[i] = redis.call('GET', cp .. 'n:' .. string.match(view, '^([^\\n]*)\\n'))
+    end
   end
+  return views, names
 end
+"""
+
+# KEYS: post view keys; ARGV[1]: the cache's key prefix.
+_SHOWN = (
+    SHOWN_LUA
+    + """
+local views, names = shown(ARGV[1], KEYS)
 return {views, names}
 """
+)
 
 
 class RedisCatalogCache(Catalog):
@@ -96,8 +108,8 @@ class RedisCatalogCache(Catalog):
         self.client = client
         self.namespace = namespace
         self.ttl = ttl
-        self._prefix = f"{namespace}:{{catalog}}:"
-        self._name_prefix = f"{self._prefix}n:"
+        self.key_prefix = f"{namespace}:{{catalog}}:"
+        self._name_prefix = f"{self.key_prefix}n:"
         self._shown = client.register_script(_SHOWN)
 
     # -- the page lookup ---------------------------------------------------------
@@ -110,6 +122,18 @@ class RedisCatalogCache(Catalog):
             views, names = self._lookup(wanted)
         except _UNREACHABLE:
             return self.catalog.shown_posts(wanted)  # the cache is down: the catalog still knows
+        return self.shown_from(wanted, views, names)
+
+    def shown_from(
+        self,
+        post_ids: Sequence[UUID],
+        views: Sequence[bytes | None],
+        names: Sequence[bytes | None],
+    ) -> dict[UUID, ShownPost]:
+        """``shown_posts`` of distinct ``post_ids``, given what the cache held
+        of each (its view and its author's name, as ``SHOWN_LUA`` reads them):
+        the misses are read from the catalog and cached."""
+        wanted = post_ids
         found: dict[UUID, ShownPost] = {}
         missing: list[UUID] = []
         cached: list[tuple[UUID, bytes, bytes | None]] = []
@@ -164,7 +188,7 @@ class RedisCatalogCache(Catalog):
         # pipeline does not take scripts.
         for start in range(0, len(keys), SCRIPT_CHUNK):
             chunk_views, chunk_names = self._shown(
-                keys=keys[start : start + SCRIPT_CHUNK], args=[self._name_prefix]
+                keys=keys[start : start + SCRIPT_CHUNK], args=[self.key_prefix]
             )
             views += chunk_views
             names += chunk_names
@@ -262,7 +286,7 @@ class RedisCatalogCache(Catalog):
             ) from error
 
     def _post_key(self, post_id: UUID) -> str:
-        return f"{self._prefix}p:{post_id.hex}"
+        return f"{self.key_prefix}p:{post_id.hex}"
 
     @staticmethod
     def _view(post: PostView) -> bytes:

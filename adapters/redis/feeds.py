@@ -213,6 +213,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from adapters.redis.catalog_cache import SHOWN_LUA
 from application.feeds import (
     DEFAULT_COPY_LIMIT,
     DEFAULT_READ_LIMIT,
@@ -846,7 +847,9 @@ return 1
 """
 
 # KEYS own st tl src. ARGV cap limit has-bound bound-score bound-member
-# feed namespace, then on a cluster ('' namespace) the hybrid feeds.
+# feed namespace, then on a cluster ('' namespace) the hybrid feeds, or on a
+# single server optionally the catalog cache's prefix and the posts'
+# foreign-id prefix.
 # Returns {'+', entries, records} for a whole page: from the cache, with
 # what the hybrid feeds it follows deliver, or from a feed that follows
 # nothing. Else, for the client to merge (a page past the horizon; or any
@@ -919,6 +922,19 @@ if #cached > 0 then
   end
   records = redis.call('MGET', unpack(keys))
 end
+-- With the catalog cache's prefix (ARGV[8]) and the posts' foreign-id prefix
+-- (ARGV[9]): what the cache holds of each record's post (RedisPageReader).
+local cp = ARGV[8]
+if cp and cp ~= '' and #records > 0 then
+  local pattern = '"f":"' .. (string.gsub(ARGV[9], '%p', '%%%0')) .. '([%x%-]+)"'
+  local vkeys = {}
+  for i = 1, #records do
+    local id = records[i] and string.match(records[i], pattern)
+    vkeys[i] = cp .. 'p:' .. (id and (string.gsub(id, '-', '')) or '-')
+  end
+  local views, names = shown(cp, vkeys)
+  return {'+', cached, records, views, names}
+end
 return {'+', cached, records}
 """
 
@@ -946,7 +962,7 @@ _SCRIPTS = {
     "follow_s": _FOLLOW_S,
     "unfollow_t": _UNFOLLOW_T,
     "unfollow_s": _UNFOLLOW_S,
-    "read": _READ,
+    "read": SHOWN_LUA + _READ,  # the catalog cache's lookup, for RedisPageReader
     "candidates": _CANDIDATES,
 }
 
@@ -1486,22 +1502,39 @@ class RedisFeedProvider(FeedProvider):
     def read(
         self, feed: FeedId, limit: int = DEFAULT_READ_LIMIT, id_lt: str | None = None
     ) -> list[StoredActivity]:
+        found, _ = self.read_with_catalog_cache(feed, limit, id_lt)
+        return found
+
+    def read_with_catalog_cache(
+        self,
+        feed: FeedId,
+        limit: int = DEFAULT_READ_LIMIT,
+        id_lt: str | None = None,
+        cache: tuple[str, str] | None = None,
+    ) -> tuple[list[StoredActivity], list[tuple[bytes | None, bytes | None]] | None]:
+        """``read``, and with ``cache`` (the catalog cache's key prefix, the
+        posts' foreign-id prefix) what that cache holds of each activity's
+        post: its view and its author's name (``SHOWN_LUA``), fetched by the
+        same script. None instead when a page was not read that way (past
+        the horizon, on a cluster): the caller then asks the cache itself."""
         check_read_limit(limit)
         bound: Key | None = None
         if id_lt is not None:
             bound = _key_of(id_lt)
             if bound[0] < -_MAX_SCORE:
-                return []
+                return [], [] if cache else None
             if bound[0] > _MAX_SCORE:
                 bound = None
         found: list[StoredActivity] = []
+        shown: list[tuple[bytes | None, bytes | None]] | None = [] if cache else None
         while True:
             want = limit - len(found)
-            items, entries, last = self._read_page(feed, want, bound)
+            items, entries, last, page_shown = self._read_page(feed, want, bound, cache)
             found += items
+            shown = None if shown is None or page_shown is None else shown + page_shown
             # A record can vanish under a concurrent removal: read on past it.
             if len(found) >= limit or entries < want or last is None:
-                return found
+                return found, shown
             bound = last
 
     def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
@@ -1687,30 +1720,40 @@ class RedisFeedProvider(FeedProvider):
     # -- internals: reads -------------------------------------------------------
 
     def _read_page(
-        self, feed: FeedId, limit: int, bound: Key | None
-    ) -> tuple[list[StoredActivity], int, Key | None]:
+        self, feed: FeedId, limit: int, bound: Key | None, cache: tuple[str, str] | None = None
+    ) -> tuple[
+        list[StoredActivity], int, Key | None, list[tuple[bytes | None, bytes | None]] | None
+    ]:
         """Up to ``limit`` entries below ``bound``: the activities found, how
-        many entries there were (records may have vanished), the last key."""
+        many entries there were (records may have vanished), the last key,
+        and with ``cache`` what the catalog cache holds of each activity's
+        post (None if the page was not read by the script alone)."""
         name = str(feed)
         keys = _Keys(self.namespace, name)
         cap = self._cap_of(name)
         bound_args: list[Any] = ["0", "", ""] if bound is None else ["1", bound[0], bound[1]]
 
-        def read_call(namespace: str, hybrids: Sequence[str] = ()) -> _Call:
-            args = (cap, limit, *bound_args, name, namespace, *hybrids)
+        def read_call(namespace: str, more: Sequence[str] = ()) -> _Call:
+            # more: the hybrid feeds on a cluster; the catalog cache's prefixes otherwise
+            args = (cap, limit, *bound_args, name, namespace, *more)
             return _Call("read", (keys.own, keys.st, keys.tl, keys.src, *args), 4)
 
         if not self._cluster:
             # A single server: the script merges the hybrid feeds' deliveries
             # and fetches the records, so a page is one round trip.
-            (result,) = self._execute([read_call(self.namespace)])
+            (result,) = self._execute([read_call(self.namespace, cache or ())])
         elif self.celebrity_threshold is not None and cap > 0:
             result = self._read_on_cluster(read_call)
         else:
             (result,) = self._execute([read_call("")])
+        companions: list[tuple[bytes | None, bytes | None]] | None = None
         if result[0] == b"+":
             entries = _pairs(result[1])
             records = cast(list[bytes | None], result[2])
+            if len(result) > 3:
+                companions = list(zip(result[3], result[4], strict=True))
+            elif cache:
+                companions = []  # an empty page
         else:
             cached_flat, owned_flat, srcs, horizon, hybrid_srcs = result
             entries = _pairs(cached_flat)
@@ -1723,18 +1766,14 @@ class RedisFeedProvider(FeedProvider):
                 )
             records = self._records([member for _, member in entries]) if entries else []
         if not entries:
-            return [], 0, None
-        found = [
-            (member, record)
-            for (_, member), record in zip(entries, records, strict=True)
-            if record is not None
-        ]
+            return [], 0, None, companions
+        live = [i for i, record in enumerate(records) if record is not None]
         # One JSON document for the whole page: one parse instead of one per record.
-        data = json.loads(b"[" + b",".join(record for _, record in found) + b"]")
-        items = [
-            self._stored(member, fields) for (member, _), fields in zip(found, data, strict=True)
-        ]
-        return items, len(entries), entries[-1]
+        data = json.loads(b"[" + b",".join(cast(bytes, records[i]) for i in live) + b"]")
+        items = [self._stored(entries[i][1], fields) for i, fields in zip(live, data, strict=True)]
+        if companions is not None:
+            companions = [companions[i] for i in live]
+        return items, len(entries), entries[-1], companions
 
     def _read_on_cluster(self, read_call: Callable[..., _Call]) -> Any:
         """The read script's reply on a cluster, given the hybrid feeds (the

@@ -11,7 +11,8 @@ provider) says; and the production cap with every post of an account with a
 follower fanned out in chunks of one (``store_activity`` then
 ``copy_to_followers``); and hybrid fan-out (celebrity thresholds 0 and 1, the
 latter with caps of 3), whose reads must not differ; and caps of 3 with the
-pages enriched through the catalog's Redis cache. Each run's namespaces are
+pages read by RedisPageReader through the catalog's Redis cache (caps of 3,
+and the production cap). Each run's namespaces are
 deleted when it ends.
 """
 
@@ -30,7 +31,7 @@ from redis.cluster import RedisCluster
 from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.redis import RedisFeedProvider
 from adapters.redis.catalog_cache import RedisCatalogCache
-from application.catalog import Catalog
+from adapters.redis.pages import RedisPageReader
 from application.commands import ChirpApplication
 from application.fanout import InProcessFanOut
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
@@ -90,10 +91,11 @@ def machine_for(
                 fan_out=InProcessFanOut(feeds),
                 fan_out_chunk=fan_out_chunk,
             )
-        catalog: Catalog = InMemoryCatalog()
-        if catalog_cache:  # in the feeds' namespace, so clearing them clears it
-            catalog = RedisCatalogCache(catalog, feeds.client, feeds.namespace)
-        return Chirp(commands, catalog, projector)
+        if not catalog_cache:
+            return Chirp(commands, InMemoryCatalog(), projector)
+        # In the feeds' namespace, so clearing them clears it; pages read as wired.
+        cached = RedisCatalogCache(InMemoryCatalog(), feeds.client, feeds.namespace)
+        return Chirp(commands, cached, projector, page_reader=RedisPageReader(feeds, cached))
 
     base: type = make_machine(build, provider)
 
@@ -128,6 +130,7 @@ ClusterPathsMachine = machine_for(
 CatalogCachedMachine = machine_for(
     LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), catalog_cache=True
 )
+CachedAt800Machine = machine_for(800, frozenset({TIMELINE}), catalog_cache=True)
 HybridMachine = machine_for(800, frozenset({TIMELINE}), celebrity_threshold=0)
 HybridLowCapMachine = machine_for(
     LOW_CAP, frozenset({TIMELINE, USER, MENTIONS, HASHTAG}), celebrity_threshold=1
@@ -151,6 +154,10 @@ class TestRedisChirpFeedsClusterPaths(_NeedsRedis, ClusterPathsMachine.TestCase)
 
 
 class TestRedisChirpFeedsCatalogCached(_NeedsRedis, CatalogCachedMachine.TestCase):  # type: ignore[name-defined,misc]
+    pass
+
+
+class TestRedisChirpFeedsCachedAt800(_NeedsRedis, CachedAt800Machine.TestCase):  # type: ignore[name-defined,misc]
     pass
 
 
