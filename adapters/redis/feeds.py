@@ -161,7 +161,9 @@ to 3 to clean a capped follower's cache, +1 on a cluster),
 single server from a cache or a feed that follows nothing (the read script
 returns the records too; 3 past the horizon), 2 on a cluster (the script,
 then the records; +1 past the horizon, +1 when the page merges hybrid feeds'
-posts). Batches are cut
+posts). ``read_with_catalog_cache`` is ``read`` with what the catalog's
+cache holds of each post, read by the same script (``RedisPageReader``): no
+extra round trip. Batches are cut
 every ``pipeline_chunk`` commands (one round trip each).
 
 Memory: a cache entry is 16 bytes of member plus an integer score; with the
