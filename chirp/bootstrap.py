@@ -32,7 +32,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,6 +449,7 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
     projects no feeds itself: each command asks the workers to catch up."""
     settings = settings or Settings.from_env()
     commands = ChirpApplication(env=event_store_env(settings))
+    request_feed_projection: Callable[[], object] | None = None
     if settings.projection == "dramatiq":
         from chirp.workers import FeedWorkers, configure_broker
 
@@ -456,22 +457,16 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
             configure_broker(settings.broker_url, f"{settings.redis_namespace}-dramatiq")
         )
         projector, _ = build_feed_projector(settings, workers.fan_out)
-        catalog = build_catalog(settings)
-        return Chirp(
-            commands,
-            catalog,
-            projector,
-            project_synchronously,
-            request_feed_projection=workers.request_projection,
-            page_reader=build_page_reader(projector.provider, catalog),
-        )
-    projector, _ = build_feed_projector(settings)
+        request_feed_projection = workers.request_projection
+    else:
+        projector, _ = build_feed_projector(settings)
     catalog = build_catalog(settings)
     return Chirp(
         commands,
         catalog,
         projector,
         project_synchronously,
+        request_feed_projection=request_feed_projection,
         page_reader=build_page_reader(projector.provider, catalog),
     )
 
