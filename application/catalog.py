@@ -67,6 +67,10 @@ class ShownPost:
     post: PostView
     author_name: str
 
+    @classmethod
+    def of(cls, post: PostView, author: UserView | None) -> ShownPost:
+        return cls(post, author.display_name if author else post.author)
+
 
 @dataclass(frozen=True)
 class TrendingTag:
@@ -147,9 +151,7 @@ class Catalog(TrackingRecorder, ABC):
         a feed needs, as :meth:`posts_with_authors` finds them (a cache in
         front of the catalog serves this without the whole author view)."""
         return {
-            post_id: ShownPost(
-                found.post, found.author.display_name if found.author else found.post.author
-            )
+            post_id: ShownPost.of(found.post, found.author)
             for post_id, found in self.posts_with_authors(post_ids).items()
         }
 

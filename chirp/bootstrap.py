@@ -284,14 +284,15 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     return {**env, **settings.extra_env}
 
 
-def build_catalog(settings: Settings) -> Catalog:
-    """The catalog; with Redis feeds, behind a cache in the same Redis, so a
-    warm page of a feed is read from Redis alone."""
-    catalog = _build_catalog_store(settings)
-    if settings.feed_provider == "redis":
-        from adapters.redis.catalog_cache import RedisCatalogCache
+def build_catalog(settings: Settings, feeds: FeedProvider) -> Catalog:
+    """The catalog; with Redis feeds, behind a cache in the same Redis (on
+    the feeds' own client), so a warm page of a feed is read from Redis alone."""
+    from adapters.redis.catalog_cache import RedisCatalogCache
+    from adapters.redis.feeds import RedisFeedProvider
 
-        return RedisCatalogCache(catalog, redis_client(settings), settings.redis_namespace)
+    catalog = _build_catalog_store(settings)
+    if isinstance(feeds, RedisFeedProvider):
+        return RedisCatalogCache(catalog, feeds.client, feeds.namespace)
     return catalog
 
 
@@ -460,7 +461,7 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
         request_feed_projection = workers.request_projection
     else:
         projector, _ = build_feed_projector(settings)
-    catalog = build_catalog(settings)
+    catalog = build_catalog(settings, projector.provider)
     return Chirp(
         commands,
         catalog,
@@ -497,7 +498,9 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     )
     commands = ChirpApplication(env=event_store_env(settings))
     projector, provider = build_feed_projector(settings, workers.fan_out)
-    chirp = Chirp(commands, build_catalog(settings), projector, project_synchronously=False)
+    chirp = Chirp(
+        commands, build_catalog(settings, provider), projector, project_synchronously=False
+    )
     client = redis.Redis.from_url(settings.broker_url)
     lock_name = f"{settings.redis_namespace}:project-feeds-lock"
 

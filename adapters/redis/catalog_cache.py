@@ -133,11 +133,10 @@ class RedisCatalogCache(Catalog):
         """``shown_posts`` of distinct ``post_ids``, given what the cache held
         of each (its view and its author's name, as ``SHOWN_LUA`` reads them):
         the misses are read from the catalog and cached."""
-        wanted = post_ids
         found: dict[UUID, ShownPost] = {}
         missing: list[UUID] = []
         cached: list[tuple[UUID, bytes, bytes | None]] = []
-        for post_id, view, name in zip(wanted, views, names, strict=True):
+        for post_id, view, name in zip(post_ids, views, names, strict=True):
             if view is None:
                 missing.append(post_id)
             elif view != TOMBSTONE:
@@ -173,7 +172,7 @@ class RedisCatalogCache(Catalog):
                 if user is not None:
                     fills.append((self._name_prefix + key, user.display_name.encode()))
                 for post in posts:
-                    found[post.id] = ShownPost(post, user.display_name if user else post.author)
+                    found[post.id] = ShownPost.of(post, user)
         if fills:
             self._fill(fills)
         return found
@@ -200,12 +199,10 @@ class RedisCatalogCache(Catalog):
         """``authored`` as a page shows it, with its cache entries added to ``fills``."""
         post, author = authored.post, authored.author
         fills.append((self._post_key(post.id), self._view(post)))
-        if author is None:
-            return ShownPost(post, post.author)
-        fills.append(
-            (self._name_prefix + username_key(author.username), author.display_name.encode())
-        )
-        return ShownPost(post, author.display_name)
+        if author is not None:
+            name_key = self._name_prefix + username_key(author.username)
+            fills.append((name_key, author.display_name.encode()))
+        return ShownPost.of(post, author)
 
     def _fill(self, entries: list[tuple[str, bytes]]) -> None:
         """Cache what was read from the catalog, never over what is there: a

@@ -83,6 +83,7 @@ def test_the_wiring_reads_pages_through_the_reader() -> None:
     chirp = redis_chirp()
     assert isinstance(chirp.catalog, RedisCatalogCache)
     assert isinstance(chirp.queries.pages, RedisPageReader)
+    assert chirp.catalog.client is chirp.queries.pages.provider.client  # one client, one pool
     chirp.close()
 
 
