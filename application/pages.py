@@ -9,16 +9,18 @@ the wiring gives it one, and the provider and catalog otherwise.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from uuid import UUID
 
 from application.catalog import ShownPost
 from application.feeds import FeedId, StoredActivity
 
+# An activity of a page and the live post it shows: None when it shows none
+# (not a post, or a post deleted since it was fanned out).
+PageEntry = tuple[StoredActivity, ShownPost | None]
+
 
 class PageReader(ABC):
     @abstractmethod
-    def read(
-        self, feed: FeedId, limit: int, id_lt: str | None
-    ) -> tuple[list[StoredActivity], dict[UUID, ShownPost]]:
-        """``FeedProvider.read(feed, limit, id_lt)``, with ``Catalog.shown_posts``
-        of the posts its activities refer to (``tweet:<id>`` foreign ids)."""
+    def read(self, feed: FeedId, limit: int, id_lt: str | None) -> list[PageEntry]:
+        """The activities of ``FeedProvider.read(feed, limit, id_lt)``, each
+        with the ``Catalog.shown_posts`` entry of the post it refers to (a
+        ``tweet:<id>`` foreign id)."""

@@ -36,7 +36,7 @@ from application.feeds import (
     FeedProviderError,
     StoredActivity,
 )
-from application.pages import PageReader
+from application.pages import PageEntry, PageReader
 from application.projectors import FOLLOW_VERB
 from domain.errors import DomainError, TweetNotFound, UserNotFound
 from domain.text import is_valid_hashtag, is_valid_username
@@ -217,7 +217,7 @@ class FeedQueries:
         feed: Callable[[str], FeedId],
         limit: int,
         cursor: str | None,
-        enrich: Callable[[list[StoredActivity], dict[UUID, ShownPost] | None], list[tuple[str, T]]],
+        enrich: Callable[[list[PageEntry]], list[tuple[str, T]]],
     ) -> tuple[list[T], str | None]:
         """A page of ``username``'s ``feed``. ``UserNotFound`` for an unknown
         user comes first, before any error of the read, as when the user was
@@ -239,7 +239,7 @@ class FeedQueries:
         feed: FeedId,
         limit: int,
         cursor: str | None,
-        enrich: Callable[[list[StoredActivity], dict[UUID, ShownPost] | None], list[tuple[str, T]]],
+        enrich: Callable[[list[PageEntry]], list[tuple[str, T]]],
     ) -> tuple[list[T], str | None]:
         """One page of ``feed`` as enriched items, and the cursor of the next."""
         if not 1 <= limit <= MAX_READ_LIMIT:
@@ -249,71 +249,64 @@ class FeedQueries:
         # Posts deleted but not yet removed from this feed are skipped; read
         # on so the page is still full.
         while len(shown) < limit:
-            posts: dict[UUID, ShownPost] | None = None
             try:
                 if self.pages is not None:
-                    activities, posts = self.pages.read(feed, limit, id_lt)
+                    entries = self.pages.read(feed, limit, id_lt)
                 else:
-                    activities = self.provider.read(feed, limit=limit, id_lt=id_lt)
+                    entries = self._with_posts(self.provider.read(feed, limit=limit, id_lt=id_lt))
             except FeedInputError:
                 raise InvalidCursor(BAD_CURSOR) from None
-            shown += enrich(activities, posts)
-            if len(activities) < limit:  # the feed has no more
+            shown += enrich(entries)
+            if len(entries) < limit:  # the feed has no more
                 page = shown[:limit]
                 more = len(shown) > limit
                 return [item for _, item in page], encode_cursor(page[-1][0]) if more else None
-            id_lt = activities[-1].id
+            id_lt = entries[-1][0].id
         page = shown[:limit]
         return [item for _, item in page], encode_cursor(page[-1][0])
 
-    def _shown_posts(self, post_ids: list[UUID | None]) -> dict[UUID, ShownPost]:
-        """The live posts among ``post_ids`` with their authors' names; no lookup for none."""
+    def _with_posts(self, activities: list[StoredActivity]) -> list[PageEntry]:
+        """Each activity with the live post it refers to, if any: one catalog
+        lookup for the page, none when it refers to no post."""
+        post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
         wanted = [pid for pid in post_ids if pid is not None]
-        return self.catalog.shown_posts(wanted) if wanted else {}
-
-    def _enrich(
-        self, activities: list[StoredActivity], posts: dict[UUID, ShownPost] | None = None
-    ) -> list[tuple[str, FeedItem]]:
-        """Each activity that is a live post, with its activity id; ``posts``
-        are its shown posts when they were read with the page."""
-        post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        if posts is None:
-            posts = self._shown_posts(post_ids)
-        items = []
-        for activity, post_id in zip(activities, post_ids, strict=True):
-            found = posts.get(post_id) if post_id is not None else None
-            if found is not None:
-                items.append((activity.id, _item(found)))
-        return items
-
-    def _enrich_notifications(
-        self, activities: list[StoredActivity], posts: dict[UUID, ShownPost] | None = None
-    ) -> list[tuple[str, Notification]]:
-        post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
-        if posts is None:
-            posts = self._shown_posts(post_ids)
-        follower_names = [
-            a.actor
-            for a, pid in zip(activities, post_ids, strict=True)
-            if pid is None and a.verb == FOLLOW_VERB
+        posts = self.catalog.shown_posts(wanted) if wanted else {}
+        return [
+            (activity, None if post_id is None else posts.get(post_id))
+            for activity, post_id in zip(activities, post_ids, strict=True)
         ]
+
+    @staticmethod
+    def _enrich(entries: list[PageEntry]) -> list[tuple[str, FeedItem]]:
+        """Each activity that is a live post, with its activity id."""
+        return [(activity.id, _item(post)) for activity, post in entries if post is not None]
+
+    def _enrich_notifications(self, entries: list[PageEntry]) -> list[tuple[str, Notification]]:
+        follower_names = [a.actor for a, post in entries if _is_follow(a, post)]
         followers = self.catalog.users(follower_names) if follower_names else {}
         items: list[tuple[str, Notification]] = []
-        for activity, post_id in zip(activities, post_ids, strict=True):
-            if post_id is not None:
-                found = posts.get(post_id)
-                if found is not None:
-                    item = _item(found)
-                    items.append(
-                        (activity.id, Notification("mention", item.author, item.posted_at, item))
-                    )
-            elif activity.verb == FOLLOW_VERB:
+        for activity, post in entries:
+            if post is not None:
+                item = _item(post)
+                items.append(
+                    (activity.id, Notification("mention", item.author, item.posted_at, item))
+                )
+            elif _is_follow(activity, post):
                 follower = followers.get(username_key(activity.actor))
                 if follower is not None:
                     author = Author(follower.username, follower.display_name)
                     at = activity.time.replace(tzinfo=UTC)
                     items.append((activity.id, Notification("follow", author, at, None)))
         return items
+
+
+def _is_follow(activity: StoredActivity, post: ShownPost | None) -> bool:
+    """A new follower's notification (not a post, whether live or deleted)."""
+    return (
+        post is None
+        and activity.verb == FOLLOW_VERB
+        and post_id_from_foreign_id(activity.foreign_id) is None
+    )
 
 
 def _check_username(username: str) -> None:

@@ -68,12 +68,16 @@ SCRIPT_CHUNK = 1000
 SHOWN_LUA = """
 local function shown(cp, vkeys)
   local views = redis.call('MGET', unpack(vkeys))
-  local names = {}
+  local names, nkeys, at = {}, {}, {}
   for i, view in ipairs(views) do
     names[i] = false
     if view and view ~= '-' then
-      names[i] = redis.call('GET', cp .. 'n:' .. string.match(view, '^([^\\n]*)\\n'))
+      nkeys[#nkeys + 1] = cp .. 'n:' .. string.sub(view, 1, string.find(view, '\\n', 1, true) - 1)
+      at[#nkeys] = i
     end
+  end
+  if #nkeys > 0 then
+    for j, name in ipairs(redis.call('MGET', unpack(nkeys))) do names[at[j]] = name end
   end
   return views, names
 end

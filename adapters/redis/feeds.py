@@ -262,7 +262,6 @@ Key = tuple[int, bytes]
 _PRELUDE = r"""
 local INF = math.huge
 local KEPT = 1000  -- departures keeping history that a feed's kept zset holds
-local HEX16 = string.rep('%02x', 16)
 local TOP = string.rep('\255', 17)
 
 local function split(s, sep)
@@ -392,6 +391,13 @@ end
 -- keys are own, om, win, exc, late: flat m, s, ...
 local function candidates(own, om, win, exc, late, t, k, us_str, um, floor_str)
   local floor = floor_str and tonumber(floor_str)
+  -- Whatever it returns is owned (late is part of own) and scores between
+  -- the floor and the bound: with nothing there, the usual case for a full
+  -- page, there is nothing to check.
+  if floor and #redis.call('ZREVRANGEBYSCORE', own, us_str or '+inf', floor_str,
+                            'LIMIT', 0, 1) == 0 then
+    return {}
+  end
   local raw = redis.call('HGET', win, t)
   if not raw then return {} end
   local ws = parse_windows(raw)
@@ -920,7 +926,9 @@ local records = {}
 if #cached > 0 then
   local keys = {}
   for i = 1, #cached, 2 do
-    keys[#keys + 1] = ns .. ':a:{' .. string.format(HEX16, string.byte(cached[i], 1, 16)) .. '}'
+    -- An activity id in hex: four 32-bit words, much cheaper than 16 bytes.
+    local id = string.format('%08x%08x%08x%08x', struct.unpack('>I4I4I4I4', cached[i]))
+    keys[#keys + 1] = ns .. ':a:{' .. id .. '}'
   end
   records = redis.call('MGET', unpack(keys))
 end
@@ -928,11 +936,17 @@ end
 -- (ARGV[9]): what the cache holds of each record's post (RedisPageReader).
 local cp = ARGV[8]
 if cp and cp ~= '' and #records > 0 then
-  local pattern = '"f":"' .. (string.gsub(ARGV[9], '%p', '%%%0')) .. '([%x%-]+)"'
+  -- A post's foreign id is the prefix and its id, 36 characters, in the
+  -- record's "f" (a plain find: no pattern to match).
+  local field = '"f":"' .. ARGV[9]
   local vkeys = {}
   for i = 1, #records do
-    local id = records[i] and string.match(records[i], pattern)
-    vkeys[i] = cp .. 'p:' .. (id and (string.gsub(id, '-', '')) or '-')
+    local record, key = records[i], '-'
+    local last = record and select(2, string.find(record, field, 1, true))
+    if last and string.byte(record, last + 37) == 34 then  -- the closing quote
+      key = string.gsub(string.sub(record, last + 1, last + 36), '-', '')
+    end
+    vkeys[i] = cp .. 'p:' .. key
   end
   local views, names = shown(cp, vkeys)
   return {'+', cached, records, views, names}
@@ -982,6 +996,13 @@ def _key_of(aid: str) -> Key:
     micros, rest = divmod(ticks, 10)
     member = uuid.UUID(aid).bytes if rest == 0 else _TOP
     return micros - _UUID_TO_UNIX_US, member
+
+
+def _activity_id(member: bytes) -> str:
+    """The activity id a timeline member stands for: ``str(uuid.UUID(bytes=member))``,
+    without building the UUID (a page makes one per entry)."""
+    h = member.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _pairs(flat: Sequence[Any]) -> list[Key]:
@@ -1868,7 +1889,7 @@ class RedisFeedProvider(FeedProvider):
     @staticmethod
     def _stored(member: bytes, data: dict[str, Any]) -> StoredActivity:
         return StoredActivity(
-            id=str(uuid.UUID(bytes=member)),
+            id=_activity_id(member),
             actor=data["a"],
             verb=data["v"],
             object=data["b"],

@@ -17,8 +17,8 @@ from adapters.redis.catalog_cache import RedisCatalogCache
 from adapters.redis.feeds import RedisFeedProvider
 from application.catalog import ShownPost
 from application.feed_names import POST_PREFIX, post_id_from_foreign_id
-from application.feeds import FeedId, StoredActivity
-from application.pages import PageReader
+from application.feeds import FeedId
+from application.pages import PageEntry, PageReader
 
 
 class RedisPageReader(PageReader):
@@ -26,21 +26,25 @@ class RedisPageReader(PageReader):
         self.provider = provider
         self.cache = cache
 
-    def read(
-        self, feed: FeedId, limit: int, id_lt: str | None
-    ) -> tuple[list[StoredActivity], dict[UUID, ShownPost]]:
+    def read(self, feed: FeedId, limit: int, id_lt: str | None) -> list[PageEntry]:
         activities, cached = self.provider.read_with_catalog_cache(
             feed, limit, id_lt, (self.cache.key_prefix, POST_PREFIX)
         )
         post_ids = [post_id_from_foreign_id(activity.foreign_id) for activity in activities]
+        posts: dict[UUID, ShownPost]
         if cached is None:
-            return activities, self.cache.shown_posts(pid for pid in post_ids if pid is not None)
-        # Each post once, with what the script found of it.
-        looked: dict[UUID, tuple[bytes | None, bytes | None]] = {}
-        for post_id, found in zip(post_ids, cached, strict=True):
-            if post_id is not None:
-                looked.setdefault(post_id, found)
-        wanted = list(looked)
-        views = [looked[post_id][0] for post_id in wanted]
-        names = [looked[post_id][1] for post_id in wanted]
-        return activities, self.cache.shown_from(wanted, views, names)
+            posts = self.cache.shown_posts(pid for pid in post_ids if pid is not None)
+        else:
+            # Each post once, with what the script found of it.
+            looked: dict[UUID, tuple[bytes | None, bytes | None]] = {}
+            for post_id, found in zip(post_ids, cached, strict=True):
+                if post_id is not None:
+                    looked.setdefault(post_id, found)
+            wanted = list(looked)
+            views = [looked[post_id][0] for post_id in wanted]
+            names = [looked[post_id][1] for post_id in wanted]
+            posts = self.cache.shown_from(wanted, views, names)
+        return [
+            (activity, None if post_id is None else posts.get(post_id))
+            for activity, post_id in zip(activities, post_ids, strict=True)
+        ]
