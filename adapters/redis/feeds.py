@@ -78,7 +78,10 @@ time, ``x`` extra fields), so a page's records come back in one ``MGET``;
 ``P:a:{hex}:o`` set of the feeds that own it (a superset is harmless: it
 only makes removals more cautious). Per foreign id: ``P:f:{sha1}`` set of
 the hex ids with that foreign id. ``P:hybrid``: the set of hybrid feeds and
-``P:hybrid:v`` its version (see below).
+``P:hybrid:v`` its version (see below). ``P:hybrid:newest`` (single server
+only): zset, hybrid feed -> a score no entry it owns exceeds (raised as it
+owns newer ones, never lowered), so a page's read skips, in one ``ZMSCORE``,
+the hybrid feeds with nothing new enough for it.
 
 Every script but the fan-out's touches the keys of one feed or one activity
 only, so each runs in one slot. A fan-out writes one timeline per follower.
@@ -551,7 +554,8 @@ end
 """
 
 # KEYS own om st flw late tl. ARGV m score kind('d'|'t') to-source fan('1'|'0')
-# cap threshold step to-targets... Returns {} without fan-out, {'h'} if the
+# cap threshold step newest-key ('' on a cluster) feed to-targets... Returns
+# {} without fan-out, {'h'} if the
 # feed is hybrid, else {clock, followers} (step 0) or {clock, bounds}: the
 # follow clock (score in flw) of every step-th follower, to slice the
 # followers by with fan_out_range.
@@ -559,12 +563,16 @@ _OWN_ADD = r"""
 local own, om, st, flw, late, tl = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local m, s_str, kind, src = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local fan, cap = ARGV[5] == '1', tonumber(ARGV[6])
+local newest, feed = ARGV[9], ARGV[10]
 local c = redis.call('HINCRBY', st, 'c', 1)
 local meta = meta_get(om, m)
 if not meta then
   meta = {d = false, since = c, fans = {}, tosrc = {}, tos = {}}
   redis.call('ZADD', own, s_str, m)
   if cap > 0 then cache_add(st, tl, m, s_str, cap) end
+  if newest ~= '' and redis.call('HGET', st, 'hy') then
+    redis.call('ZADD', newest, 'GT', s_str, feed)
+  end
 end
 if kind == 'd' then
   meta.d = true
@@ -572,7 +580,7 @@ elseif not contains(meta.tosrc, src) then
   meta.tosrc[#meta.tosrc + 1] = src
 end
 local thr, step = tonumber(ARGV[7]), tonumber(ARGV[8])
-for i = 9, #ARGV do
+for i = 11, #ARGV do
   if not contains(meta.tos, ARGV[i]) then meta.tos[#meta.tos + 1] = ARGV[i] end
 end
 if not fan then
@@ -589,9 +597,20 @@ if mcm and tonumber(s_str) < tonumber(mcm) then redis.call('ZADD', late, s_str, 
 meta_put(om, m, meta)
 -- A hybrid feed (past the threshold once, for good) has its deliveries read
 -- by a merge, not cached: 'h' says so (a follower name always has a colon).
-if thr >= 0 and (redis.call('HGET', st, 'hy') or redis.call('ZCARD', flw) > thr) then
-  redis.call('HSET', st, 'hy', '1')
-  return {'h'}
+-- The newest-key holds, for each hybrid feed, a score no entry it owns
+-- exceeds: the read script skips a feed whose newest is below its page.
+if thr >= 0 then
+  local hy = redis.call('HGET', st, 'hy')
+  if hy or redis.call('ZCARD', flw) > thr then
+    if not hy then
+      redis.call('HSET', st, 'hy', '1')
+      if newest ~= '' then
+        local top = redis.call('ZREVRANGE', own, 0, 0, 'WITHSCORES')
+        redis.call('ZADD', newest, 'GT', top[2], feed)
+      end
+    end
+    return {'h'}
+  end
 end
 if step == 0 then return {fmt(c), redis.call('ZRANGE', flw, 0, -1)} end
 local bounds = {}
@@ -898,8 +917,10 @@ if past and #srcs > 0 then return {cached, owned, srcs, h or '', hyb} end
 for i = 1, #owned do cached[#cached + 1] = owned[i] end
 if #hyb > 0 then
   -- Each hybrid feed's deliveries that could make the page: newer than its
-  -- last entry once it is full.
+  -- last entry once it is full. A feed whose newest entry scores below that
+  -- has none (a feed missing from newest is merged anyway).
   local floor = #cached >= 2 * limit and cached[2 * limit] or nil
+  local newest = floor and redis.call('ZMSCORE', ns .. ':hybrid:newest', unpack(hyb)) or {}
   local all, seen = {}, {}
   local function add(flat)
     for i = 1, #flat, 2 do
@@ -910,10 +931,12 @@ if #hyb > 0 then
     end
   end
   add(cached)
-  for _, f in ipairs(hyb) do
-    local p = ns .. ':{' .. f .. '}:'
-    add(candidates(p .. 'own', p .. 'om', p .. 'win', p .. 'exc', p .. 'late', t, limit,
-                   us_str, um, floor))
+  for i, f in ipairs(hyb) do
+    if not (newest[i] and tonumber(newest[i]) < tonumber(floor)) then
+      local p = ns .. ':{' .. f .. '}:'
+      add(candidates(p .. 'own', p .. 'om', p .. 'win', p .. 'exc', p .. 'late', t, limit,
+                     us_str, um, floor))
+    end
   end
   table.sort(all, function(x, y) return key_lt(y[1], y[2], x[1], x[2]) end)
   cached = {}
@@ -1161,6 +1184,7 @@ class RedisFeedProvider(FeedProvider):
             raise ValueError(f"celebrity_threshold must not be negative, not {celebrity_threshold}")
         self.celebrity_threshold = celebrity_threshold
         self._hybrid_key = f"{namespace}:hybrid"
+        self._hybrid_newest_key = f"{namespace}:hybrid:newest"  # read by the read script
         # On a cluster, the hybrid feeds as last read and the version token
         # they had: a read sends the token's GET beside its script.
         self._hybrid_version_key = f"{namespace}:hybrid:v"
@@ -1638,6 +1662,8 @@ class RedisFeedProvider(FeedProvider):
                 self._cap_of(str(feed)),
                 -1 if self.celebrity_threshold is None else self.celebrity_threshold,
                 0 if self._cluster else self.fan_out_batch,  # listed or sliced fan-out
+                "" if self._cluster else self._hybrid_newest_key,
+                str(feed),
                 *(str(t) for t in targets),
             ],
         )

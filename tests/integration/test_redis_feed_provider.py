@@ -479,6 +479,45 @@ def test_a_page_with_hybrid_feeds_merged_is_one_round_trip_on_a_single_server(
         counting.close()
 
 
+def test_hybrid_feeds_skipped_by_their_newest_entry_read_the_same(
+    make: Callable[..., RedisFeedProvider],
+) -> None:
+    """A page skips the hybrid feeds whose newest entry (``P:hybrid:newest``)
+    scores below its last cached entry. Here the star turns hybrid with a
+    back-dated post, posts again, and one reader's page of newer posts from
+    elsewhere skips it while the others' merge it; a feed missing from
+    ``newest`` (stored before it existed) is merged, never skipped."""
+    redis_provider = make(celebrity_threshold=1, timeline_cap=3)
+    provider = Both(redis_provider)
+    star, other = FeedId("user", "star"), FeedId("user", "other")
+    fans = [FeedId("timeline", f"f{n}") for n in range(3)]
+    provider.follow(fans[0], star)
+    for n in range(3):  # one follower: fanned out on write
+        provider.add_activity(star, post(star, n, seconds=100 + n))
+    provider.follow(fans[1], star)
+    provider.add_activity(star, post(star, 3, seconds=0))  # 2 followers: hybrid from here
+    assert redis_provider.fans_out_on_read(star)
+    provider.follow(fans[2], star)
+    provider.add_activity(star, post(star, 4, seconds=200))  # merged at read time
+    provider.follow(fans[1], other)
+    for n in range(3):
+        provider.add_activity(other, post(other, n, seconds=300 + n))
+    newest = f"{redis_provider.namespace}:hybrid:newest"
+    top = redis_provider.client.zrevrange(key(redis_provider, star, "own"), 0, 0, withscores=True)
+    assert redis_provider.client.zscore(newest, "user:star") == top[0][1]  # post 4's
+
+    def pages_match() -> None:
+        for fan in fans:
+            for page in (1, 2, 3, 10):
+                mine = read_all(redis_provider, fan, page)
+                assert mine == read_all(provider.reference, fan, page)
+                assert "post:star:4" in [a.foreign_id for a in mine]
+
+    pages_match()
+    redis_provider.client.zrem(newest, "user:star")
+    pages_match()
+
+
 def test_a_reader_learns_of_a_new_hybrid_feed_without_an_extra_round_trip_otherwise(
     make: Callable[..., RedisFeedProvider], redis_url: str
 ) -> None:
