@@ -7,7 +7,11 @@
 - ``FEED_PROVIDER`` (default ``inmemory``): where feeds live. The in-memory
   provider is rebuilt from the event log when the process starts.
 - ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``), ``CHIRP_REDIS_NAMESPACE``
-  (``chirp``), ``CHIRP_TIMELINE_CAP`` (800): the Redis provider.
+  (``chirp``), ``CHIRP_TIMELINE_CAP`` (800): the Redis provider. A replica set
+  watched by Redis Sentinel is named
+  ``redis+sentinel://[user:password@]host:port[,host:port...]/<master name>[/<db>]``
+  (the sentinels, and the name they monitor the primary as; the credentials
+  are the primary's): clients then follow the primary through a failover.
 - ``REDIS_CLUSTER`` (default false): ``true`` when ``REDIS_URL`` names a node of
   a Redis Cluster; the feeds and the projector's position then go through
   redis-py's cluster client.
@@ -69,11 +73,53 @@ MEMORY = "memory:"
 FEED_PROVIDERS = ("inmemory", "redis", "getstream")
 PROJECTIONS = ("inprocess", "dramatiq")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_TIMEOUT_SECONDS = 2.0  # a sentinel that does not answer in time is skipped
 DEFAULT_TIMELINE_CAP = 800
 
 
 class ConfigurationError(ValueError):
     """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class SentinelParams:
+    """A ``redis+sentinel://`` URL: the sentinels of a replica set, the name
+    they monitor its primary as, and how to talk to the primary."""
+
+    sentinels: list[tuple[str, int]]
+    master: str
+    db: int
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def from_url(cls, url: str) -> SentinelParams:
+        usage = f"{url!r} must look like redis+sentinel://host:26379[,host:26379...]/mymaster[/0]"
+        scheme, separator, rest = url.partition("://")
+        if scheme != SENTINEL_SCHEME or not separator:
+            raise ConfigurationError(usage)
+        netloc, _, path = rest.partition("/")
+        credentials, _, hosts = netloc.rpartition("@")
+        username, _, password = credentials.partition(":")
+        names = [part for part in path.split("/") if part]
+        if not hosts or not 1 <= len(names) <= 2:
+            raise ConfigurationError(usage)
+        sentinels = []
+        for host_port in hosts.split(","):
+            host, _, port = host_port.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigurationError(f"{usage}: {host_port!r} is not host:port")
+            sentinels.append((host.strip("[]"), int(port)))
+        if len(names) == 2 and not names[1].isdigit():
+            raise ConfigurationError(f"{usage}: database {names[1]!r} is not a number")
+        return cls(
+            sentinels=sentinels,
+            master=unquote(names[0]),
+            db=int(names[1]) if len(names) == 2 else 0,
+            username=unquote(username) or None,
+            password=unquote(password) or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -190,6 +236,9 @@ class Settings:
             PostgresParams.from_url(self.database_url)
         if self.timeline_cap < 1:
             raise ConfigurationError("CHIRP_TIMELINE_CAP must be at least 1")
+        for url in (self.redis_url, self.redis_broker_url):
+            if url.startswith(f"{SENTINEL_SCHEME}:"):
+                SentinelParams.from_url(url)
         if self.redis_cluster:
             self._check_cluster_url()
             if self.projection == "dramatiq" and not self.redis_broker_url:
@@ -385,7 +434,7 @@ def redis_client(settings: Settings) -> redis.Redis | RedisCluster:
                 f"REDIS_CLUSTER=true, but REDIS_URL {url!r} is not a Redis Cluster node"
                 f" ({error}); set REDIS_CLUSTER=false for a single server"
             ) from None
-    client = redis.Redis.from_url(url)
+    client = redis_server(url)
     try:
         cluster_enabled = client.info("cluster").get("cluster_enabled") == 1
     except redis.RedisError:  # out of reach: the feeds will say so when used
@@ -396,6 +445,24 @@ def redis_client(settings: Settings) -> redis.Redis | RedisCluster:
             f"REDIS_URL {url!r} is a Redis Cluster node: set REDIS_CLUSTER=true"
         )
     return client
+
+
+def redis_server(url: str) -> redis.Redis:
+    """A client of the single Redis server at ``url``, or of the primary of
+    the replica set whose sentinels a ``redis+sentinel://`` URL names: that
+    client asks the sentinels where the primary is, and asks again when a
+    connection fails, so it follows a failover."""
+    import redis
+    from redis.sentinel import Sentinel
+
+    if not url.startswith(f"{SENTINEL_SCHEME}:"):
+        return redis.Redis.from_url(url)
+    params = SentinelParams.from_url(url)
+    sentinel = Sentinel(params.sentinels, socket_timeout=SENTINEL_TIMEOUT_SECONDS)  # type: ignore[no-untyped-call]
+    primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        params.master, db=params.db, username=params.username, password=params.password
+    )
+    return primary
 
 
 def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
@@ -455,7 +522,9 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
         from chirp.workers import FeedWorkers, configure_broker
 
         workers = FeedWorkers(
-            configure_broker(settings.broker_url, f"{settings.redis_namespace}-dramatiq")
+            configure_broker(
+                redis_server(settings.broker_url), f"{settings.redis_namespace}-dramatiq"
+            )
         )
         projector, _ = build_feed_projector(settings, workers.fan_out)
         request_feed_projection = workers.request_projection
@@ -489,19 +558,18 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     ``REDIS_BROKER_URL`` (default ``REDIS_URL``), bound to this process's feed
     projector. Its catch-ups hold a lock on the broker's Redis, so one runs
     at a time across every worker."""
-    import redis
 
     from chirp.workers import FeedWorkers, configure_broker
 
     workers = FeedWorkers(
-        configure_broker(settings.broker_url, f"{settings.redis_namespace}-dramatiq")
+        configure_broker(redis_server(settings.broker_url), f"{settings.redis_namespace}-dramatiq")
     )
     commands = ChirpApplication(env=event_store_env(settings))
     projector, provider = build_feed_projector(settings, workers.fan_out)
     chirp = Chirp(
         commands, build_catalog(settings, provider), projector, project_synchronously=False
     )
-    client = redis.Redis.from_url(settings.broker_url)
+    client = redis_server(settings.broker_url)
     lock_name = f"{settings.redis_namespace}:project-feeds-lock"
 
     def lock() -> AbstractContextManager[Any]:

@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from application.fanout import FanOut
@@ -44,10 +45,11 @@ MIN_BACKOFF_MS = 500
 MAX_BACKOFF_MS = 5 * 60 * 1000
 
 
-def configure_broker(url: str, namespace: str = "dramatiq") -> RedisBroker:
-    """The Redis broker at ``url``, made the global Dramatiq broker. Called
-    explicitly by the worker command and by the wiring, never at import."""
-    broker = RedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
+def configure_broker(client: redis.Redis, namespace: str = "dramatiq") -> RedisBroker:
+    """The Redis broker on ``client``'s server, made the global Dramatiq
+    broker. Called explicitly by the worker command and by the wiring, never
+    at import."""
+    broker = RedisBroker(client=client, namespace=namespace)  # type: ignore[no-untyped-call]
     dramatiq.set_broker(broker)
     return broker
 

@@ -83,6 +83,15 @@ local function shown(cp, vkeys)
 end
 """
 
+# KEYS: cache keys. Deletes each but the tombstones, which stay true.
+_FORGET_VIEWS = """
+local gone = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) ~= '-' then gone = gone + redis.call('DEL', key) end
+end
+return gone
+"""
+
 # KEYS: post view keys; ARGV[1]: the cache's key prefix.
 _SHOWN = (
     SHOWN_LUA
@@ -115,6 +124,9 @@ class RedisCatalogCache(Catalog):
         self.key_prefix = f"{namespace}:{{catalog}}:"
         self._name_prefix = f"{self.key_prefix}n:"
         self._shown = client.register_script(_SHOWN)
+        self._forget_views = client.register_script(_FORGET_VIEWS)
+        self._cluster = isinstance(client, RedisCluster)
+        self._replid_key = f"{self.key_prefix}replid"
 
     # -- the page lookup ---------------------------------------------------------
 
@@ -249,7 +261,41 @@ class RedisCatalogCache(Catalog):
         self.catalog.insert_tracking(tracking)
 
     def max_tracking_id(self, application_name: str) -> int | None:
+        # Asked at the start of each catch-up of the catalog's projection, so
+        # on every poll of a process's log follower: the time to check that
+        # Redis still holds what the cache wrote.
+        self.forget_if_replaced()
         return self.catalog.max_tracking_id(application_name)
+
+    def forget_if_replaced(self) -> int:
+        """Empty the cache (but its tombstones) when Redis is no longer the
+        data set the cache wrote to: a replica promoted by a failover, or a
+        server restarted empty. Either may have lost the latest tombstones and
+        names, which the catalog, past their events, never writes again, and
+        the views and names read from the catalog since are all true. Both
+        change the server's replication id; the first process to see a new one
+        empties the cache. Returns how many entries went (not on a cluster)."""
+        if self._cluster:
+            return 0
+        try:
+            current = str(self.client.info("replication")["master_replid"])
+            previous = self.client.set(self._replid_key, current, get=True)
+            if previous == current.encode():
+                return 0
+            gone = 0
+            batch: list[bytes] = []
+            for key in self.client.scan_iter(
+                match=f"{_glob_escape(self.key_prefix)}[pn]:*", count=1000
+            ):
+                batch.append(key)
+                if len(batch) == 1000:
+                    gone += int(self._forget_views(keys=batch))
+                    batch = []
+            if batch:
+                gone += int(self._forget_views(keys=batch))
+            return gone
+        except _UNREACHABLE:
+            return 0  # out of reach: its writes say so
 
     def close(self) -> None:
         self.catalog.close()
@@ -301,3 +347,8 @@ class RedisCatalogCache(Catalog):
             f"{username_key(post.author)}\n".encode()
             + json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
         )
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a ``SCAN MATCH`` pattern."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)

@@ -197,6 +197,36 @@ def test_a_reader_that_read_the_old_name_cannot_cache_it_over_the_new(
     assert cache.shown_posts([hello.id]) == {hello.id: ShownPost(hello, "Queen Alice")}
 
 
+def test_a_new_server_empties_the_cache_but_its_tombstones(
+    setup: tuple[RedisCatalogCache, CountingCatalog, Positions],
+) -> None:
+    """A failover or a restart changes Redis's replication id: the cache may
+    have lost tombstones and names there (tests/integration/test_redis_sentinel.py
+    loses them for real), so it forgets its views and names, keeps its
+    tombstones, and the catalog answers again. So it does at its first look,
+    not knowing what the server held before."""
+    cache, inner, track = setup
+    kept, gone = post(), post()
+    cache.add_post(kept, track())
+    cache.add_post(gone, track())
+    cache.remove_post(gone.id, track())
+    shown = {kept.id: ShownPost(kept, "Alice Liddell")}
+
+    assert cache.forget_if_replaced() == 2  # kept's view, alice's name
+    assert cache.shown_posts([kept.id, gone.id]) == shown
+    assert inner.lookups == 1  # the post and its author's name read again, and cached
+    assert cache.forget_if_replaced() == 0  # the same server
+    assert cache.max_tracking_id("chirp") == track.last  # which checks too
+    assert cache.shown_posts([kept.id, gone.id]) == shown
+    assert inner.lookups == 1
+
+    cache.client.set(f"{cache.key_prefix}replid", "the id of a server that is gone")
+    assert cache.forget_if_replaced() == 2
+    assert cache.client.get(f"{cache.key_prefix}p:{gone.id.hex}") == b"-"
+    assert cache.shown_posts([kept.id, gone.id]) == shown
+    assert inner.lookups == 2
+
+
 def test_a_name_no_longer_cached_is_read_again_and_cached(
     setup: tuple[RedisCatalogCache, CountingCatalog, Positions],
 ) -> None:

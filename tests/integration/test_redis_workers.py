@@ -134,9 +134,11 @@ def test_commands_are_projected_by_a_worker_process_sharing_the_event_store(
 def test_configure_broker_sets_the_global_broker() -> None:
     import dramatiq
 
-    broker = configure_broker(require_redis(), namespace=f"unused-{uuid.uuid4().hex}")
+    client = redis.Redis.from_url(require_redis())
+    broker = configure_broker(client, namespace=f"unused-{uuid.uuid4().hex}")
     try:
         assert dramatiq.get_broker() is broker
+        assert broker.client is client
     finally:
         broker.close()
 

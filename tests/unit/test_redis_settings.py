@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from chirp.bootstrap import DEFAULT_REDIS_URL, ConfigurationError, Settings
+from chirp.bootstrap import DEFAULT_REDIS_URL, ConfigurationError, SentinelParams, Settings
 from chirp.cli import main
 
 CLUSTER_URL = "redis://10.0.0.5:7000"
@@ -77,3 +77,46 @@ def test_the_chirp_command_prints_a_bad_setting_in_one_line(
     monkeypatch.setenv("REDIS_CLUSTER", "maybe")
     assert main(["replay", "--quiet"]) == 2
     assert capsys.readouterr().err == "chirp: REDIS_CLUSTER 'maybe' must be true or false\n"
+
+
+# -- a replica set through Redis Sentinel: redis+sentinel:// URLs ----------------
+
+
+def test_a_sentinel_url_names_the_sentinels_the_primary_and_how_to_reach_it() -> None:
+    params = SentinelParams.from_url(
+        "redis+sentinel://chirp:s%40cret@10.0.0.1:26379,[::1]:26380,sentinel-c:5000/feeds/2"
+    )
+    assert params == SentinelParams(
+        sentinels=[("10.0.0.1", 26379), ("::1", 26380), ("sentinel-c", 5000)],
+        master="feeds",
+        db=2,
+        username="chirp",
+        password="s@cret",
+    )
+    plain = SentinelParams.from_url("redis+sentinel://127.0.0.1:26379/mymaster")
+    assert (plain.db, plain.username, plain.password) == (0, None, None)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+sentinel://127.0.0.1:26379", "mymaster"),  # no master name
+        ("redis+sentinel:///mymaster", "mymaster"),  # no sentinel
+        ("redis+sentinel://127.0.0.1/mymaster", "is not host:port"),
+        ("redis+sentinel://127.0.0.1:99999/mymaster", "is not host:port"),
+        ("redis+sentinel://127.0.0.1:26379/mymaster/x", "database 'x' is not a number"),
+        ("redis+sentinel://127.0.0.1:26379/mymaster/0/extra", "mymaster"),
+    ],
+)
+def test_a_bad_sentinel_url_is_a_configuration_error(url: str, says: str) -> None:
+    with pytest.raises(ConfigurationError, match=says):
+        Settings.from_env({"REDIS_URL": url})
+    with pytest.raises(ConfigurationError, match=says):
+        Settings.from_env({"REDIS_BROKER_URL": url})
+
+
+def test_a_sentinel_url_is_not_a_cluster() -> None:
+    with pytest.raises(ConfigurationError, match="REDIS_CLUSTER"):
+        Settings.from_env(
+            {"REDIS_URL": "redis+sentinel://127.0.0.1:26379/mymaster", "REDIS_CLUSTER": "true"}
+        )
