@@ -558,7 +558,6 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     ``REDIS_BROKER_URL`` (default ``REDIS_URL``), bound to this process's feed
     projector. Its catch-ups hold a lock on the broker's Redis, so one runs
     at a time across every worker."""
-
     from chirp.workers import FeedWorkers, configure_broker
 
     workers = FeedWorkers(

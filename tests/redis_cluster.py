@@ -32,8 +32,8 @@ _RESERVED_PORTS = frozenset({6379, 16379})
 _START_ATTEMPTS = 3
 
 
-class ClusterStartError(RuntimeError):
-    """The cluster did not come up; the message says where it stopped."""
+class RedisStartError(RuntimeError):
+    """Test servers did not come up; the message says where they stopped."""
 
 
 @dataclass
@@ -62,7 +62,7 @@ class RedisCluster:
 
 def start_cluster(server: str, masters: int = 3, timeout: float = 30.0) -> RedisCluster:
     """A running cluster of ``masters`` nodes of the ``redis-server`` at
-    ``server``, its slots assigned and its state ok; ClusterStartError if
+    ``server``, its slots assigned and its state ok; RedisStartError if
     not within ``timeout`` seconds. Ports are free when picked but may be
     taken before a server binds them: then it starts again on new ones."""
     failures: list[str] = []
@@ -70,7 +70,7 @@ def start_cluster(server: str, masters: int = 3, timeout: float = 30.0) -> Redis
         cluster = RedisCluster(Path(tempfile.mkdtemp(prefix="chirp-redis-cluster-")), [])
         try:
             _start(cluster, server, masters, time.monotonic() + timeout)
-        except _PortTaken as error:
+        except PortTaken as error:
             cluster.stop()
             failures.append(str(error))
             continue
@@ -78,15 +78,15 @@ def start_cluster(server: str, masters: int = 3, timeout: float = 30.0) -> Redis
             cluster.stop()
             raise
         return cluster
-    raise ClusterStartError(f"no free ports for the test cluster: {'; '.join(failures)}")
+    raise RedisStartError(f"no free ports for the test cluster: {'; '.join(failures)}")
 
 
-class _PortTaken(Exception):
+class PortTaken(Exception):
     pass
 
 
 def _start(cluster: RedisCluster, server: str, masters: int, deadline: float) -> None:
-    ports = _free_ports(2 * masters)
+    ports = free_ports(2 * masters)
     buses = ports[masters:]
     cluster.ports = ports[:masters]
     for port, bus in zip(cluster.ports, buses, strict=True):
@@ -113,7 +113,7 @@ def _start(cluster: RedisCluster, server: str, masters: int, deadline: float) ->
     clients = [redis.Redis(host=HOST, port=port, socket_timeout=5) for port in cluster.ports]
     try:
         for client, process, port in zip(clients, cluster.processes, cluster.ports, strict=True):
-            _wait_for_ping(client, process, cluster.directory / f"redis-{port}.log", deadline)
+            wait_for_ping(client, process, cluster.directory / f"redis-{port}.log", deadline)
         step = SLOTS // masters
         for n, client in enumerate(clients):
             last = SLOTS - 1 if n == masters - 1 else (n + 1) * step - 1
@@ -126,7 +126,7 @@ def _start(cluster: RedisCluster, server: str, masters: int, deadline: float) ->
             client.close()
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """``count`` distinct ports free now (held open together while picked)."""
     sockets: list[socket.socket] = []
     try:
@@ -143,23 +143,23 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _wait_for_ping(
+def wait_for_ping(
     client: redis.Redis, process: subprocess.Popen[bytes], log: Path, deadline: float
 ) -> None:
     while True:
         if process.poll() is not None:
             text = log.read_text(errors="replace") if log.exists() else ""
             if "Address already in use" in text:
-                raise _PortTaken(f"a port of {log.name} was taken")
+                raise PortTaken(f"a port of {log.name} was taken")
             tail = " | ".join(text.strip().splitlines()[-3:])
-            raise ClusterStartError(f"redis-server exited with {process.returncode}: {tail}")
+            raise RedisStartError(f"redis-server exited with {process.returncode}: {tail}")
         try:
             if client.ping():
                 return
         except redis.ConnectionError:
             pass
         if time.monotonic() > deadline:
-            raise ClusterStartError(f"redis-server did not answer PING ({log})")
+            raise RedisStartError(f"redis-server did not answer PING ({log})")
         time.sleep(0.02)
 
 
@@ -175,7 +175,7 @@ def _wait_for_state_ok(clients: list[redis.Redis], masters: int, deadline: float
         ):
             return
         if time.monotonic() > deadline:
-            raise ClusterStartError(f"the test cluster did not reach cluster_state:ok: {infos}")
+            raise RedisStartError(f"the test cluster did not reach cluster_state:ok: {infos}")
         time.sleep(0.05)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import redis
 
-from tests.redis_cluster import HOST, ClusterStartError, _free_ports, _PortTaken, _wait_for_ping
+from tests.redis_cluster import HOST, PortTaken, RedisStartError, free_ports, wait_for_ping
 
 MASTER_NAME = "chirp"
 DOWN_AFTER_MS = 500
@@ -77,7 +77,7 @@ class ReplicaSet:
                 ):
                     return
                 if time.monotonic() > deadline:
-                    raise ClusterStartError(f"the sentinel did not promote the replica: {address}")
+                    raise RedisStartError(f"the sentinel did not promote the replica: {address}")
                 time.sleep(0.05)
         finally:
             sentinel.close()
@@ -92,14 +92,14 @@ class ReplicaSet:
 
 
 def start_replica_set(server: str, timeout: float = 30.0) -> ReplicaSet:
-    """A primary with one synced replica, watched by a sentinel; ClusterStartError
+    """A primary with one synced replica, watched by a sentinel; RedisStartError
     if not up within ``timeout`` seconds."""
     failures: list[str] = []
     for _ in range(_START_ATTEMPTS):
         replica_set = ReplicaSet(Path(tempfile.mkdtemp(prefix="chirp-redis-sentinel-")))
         try:
             _start(replica_set, server, time.monotonic() + timeout)
-        except _PortTaken as error:
+        except PortTaken as error:
             replica_set.stop()
             failures.append(str(error))
             continue
@@ -107,11 +107,11 @@ def start_replica_set(server: str, timeout: float = 30.0) -> ReplicaSet:
             replica_set.stop()
             raise
         return replica_set
-    raise ClusterStartError(f"no free ports for the test replica set: {'; '.join(failures)}")
+    raise RedisStartError(f"no free ports for the test replica set: {'; '.join(failures)}")
 
 
 def _start(replica_set: ReplicaSet, server: str, deadline: float) -> None:
-    replica_set.ports = primary, replica, sentinel = _free_ports(3)
+    replica_set.ports = primary, replica, sentinel = free_ports(3)
     common = [
         "--bind",
         HOST,
@@ -144,7 +144,7 @@ def _start(replica_set: ReplicaSet, server: str, deadline: float) -> None:
         for client, process, port in zip(
             clients, replica_set.processes, replica_set.ports, strict=True
         ):
-            _wait_for_ping(client, process, replica_set.directory / f"redis-{port}.log", deadline)
+            wait_for_ping(client, process, replica_set.directory / f"redis-{port}.log", deadline)
         _wait_until(deadline, "the replica to sync", lambda: _synced(clients[1]))
         _wait_until(deadline, "the sentinel to see the replica", lambda: _sentinel_sees(clients[2]))
     finally:
@@ -171,5 +171,5 @@ def _sentinel_sees(sentinel: redis.Redis) -> bool:
 def _wait_until(deadline: float, what: str, done: Callable[[], bool]) -> None:
     while not done():
         if time.monotonic() > deadline:
-            raise ClusterStartError(f"timed out waiting for {what}")
+            raise RedisStartError(f"timed out waiting for {what}")
         time.sleep(0.05)
