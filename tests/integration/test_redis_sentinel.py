@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dramatiq import Worker
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import Settings, build_chirp, build_workers
 from domain.errors import TweetNotFound
 from tests.redis_sentinel import ReplicaSet, start_replica_set
 from tests.services import require_redis_server
@@ -121,3 +122,45 @@ def test_writes_the_replica_missed_are_projected_again(
     assert {item.author.display_name for item in page} == {"Alice Liddell"}
     with pytest.raises(TweetNotFound):
         chirp.queries.post(doomed)
+
+
+def test_feed_workers_carry_on_with_the_promoted_replica(
+    replica_set: ReplicaSet, tmp_path: Path
+) -> None:
+    """The Dramatiq broker, its queue and the workers' lock live in the
+    replica set too (``REDIS_BROKER_URL`` defaults to ``REDIS_URL``): after
+    the failover the worker's consumer reconnects through the sentinel and
+    the next messages are projected."""
+    settings = Settings(
+        data_dir=tmp_path,
+        feed_provider="redis",
+        redis_url=replica_set.sentinel_url,
+        redis_namespace="failover-workers",
+        projection="dramatiq",
+        fan_out_chunk=2,
+    )
+    workers, worker_chirp = build_workers(settings)
+    web = build_chirp(settings)
+    worker = Worker(workers.broker, worker_timeout=100, worker_threads=2)
+    worker.start()
+    try:
+        for name in ("alice", "bob", "carol", "dave"):
+            web.register(name)
+        for name in ("bob", "carol", "dave"):
+            web.follow(name, "alice")
+        web.post("alice", "before the failover")
+        workers.broker.join(workers.queue_name, timeout=20_000)
+        replicated(replica_set)
+
+        replica_set.kill_primary()
+        replica_set.wait_for_promotion()
+
+        web.post("alice", "after the failover")
+        workers.broker.join(workers.queue_name, timeout=30_000)
+        for name in ("bob", "carol", "dave"):
+            assert home(web, name) == ["after the failover", "before the failover"]
+    finally:
+        worker.stop()
+        web.close()
+        worker_chirp.close()
+        workers.broker.close()
