@@ -271,10 +271,12 @@ class RedisCatalogCache(Catalog):
         """Empty the cache (but its tombstones) when Redis is no longer the
         data set the cache wrote to: a replica promoted by a failover, or a
         server restarted empty. Either may have lost the latest tombstones and
-        names, which the catalog, past their events, never writes again, and
-        the views and names read from the catalog since are all true. Both
-        change the server's replication id; the first process to see a new one
-        empties the cache. Returns how many entries went (not on a cluster)."""
+        names, which the catalog, past their events, never writes again.
+        Emptying is always safe: readers fill it again from the catalog.
+
+        Both change the server's replication id (``INFO replication``); the
+        first process to see a new one (or none recorded yet) empties the
+        cache. Returns how many entries went; does nothing on a cluster."""
         if self._cluster:
             return 0
         try:
