@@ -917,10 +917,21 @@ if past and #srcs > 0 then return {cached, owned, srcs, h or '', hyb} end
 for i = 1, #owned do cached[#cached + 1] = owned[i] end
 if #hyb > 0 then
   -- Each hybrid feed's deliveries that could make the page: newer than its
-  -- last entry once it is full. A feed whose newest entry scores below that
-  -- has none (a feed missing from newest is merged anyway).
+  -- last entry once it is full (the floor). A feed whose newest entry
+  -- scores below the floor has none (a feed missing from newest is merged
+  -- anyway). The feeds go newest first, and the floor rises to the page's
+  -- last entry as they fill it, so the later ones have less to check.
   local floor = #cached >= 2 * limit and cached[2 * limit] or nil
-  local newest = floor and redis.call('ZMSCORE', ns .. ':hybrid:newest', unpack(hyb)) or {}
+  local newest = redis.call('ZMSCORE', ns .. ':hybrid:newest', unpack(hyb))
+  local top, order = {}, {}
+  for i = 1, #hyb do
+    top[i] = newest[i] and tonumber(newest[i]) or INF
+    order[i] = i
+  end
+  table.sort(order, function(a, b)
+    if top[a] ~= top[b] then return top[a] > top[b] end
+    return a < b
+  end)
   local all, seen = {}, {}
   local function add(flat)
     for i = 1, #flat, 2 do
@@ -930,15 +941,24 @@ if #hyb > 0 then
       end
     end
   end
+  local function newest_first(x, y) return key_lt(y[1], y[2], x[1], x[2]) end
   add(cached)
-  for i, f in ipairs(hyb) do
-    if not (newest[i] and tonumber(newest[i]) < tonumber(floor)) then
-      local p = ns .. ':{' .. f .. '}:'
-      add(candidates(p .. 'own', p .. 'om', p .. 'win', p .. 'exc', p .. 'late', t, limit,
-                     us_str, um, floor))
+  for _, i in ipairs(order) do
+    if not (floor and top[i] < tonumber(floor)) then
+      local p = ns .. ':{' .. hyb[i] .. '}:'
+      local found = candidates(p .. 'own', p .. 'om', p .. 'win', p .. 'exc', p .. 'late', t,
+                               limit, us_str, um, floor)
+      if #found > 0 then
+        add(found)
+        if #all >= limit then
+          table.sort(all, newest_first)
+          for j = #all, limit + 1, -1 do all[j] = nil end
+          floor = all[limit][3]
+        end
+      end
     end
   end
-  table.sort(all, function(x, y) return key_lt(y[1], y[2], x[1], x[2]) end)
+  table.sort(all, newest_first)
   cached = {}
   for i = 1, math.min(limit, #all) do
     cached[#cached + 1] = all[i][2]
