@@ -9,6 +9,8 @@ the wiring gives it one, and the provider and catalog otherwise.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from uuid import UUID
 
 from application.catalog import ShownPost
 from application.feeds import FeedId, StoredActivity
@@ -24,3 +26,15 @@ class PageReader(ABC):
         """The activities of ``FeedProvider.read(feed, limit, id_lt)``, each
         with the ``Catalog.shown_posts`` entry of the post it refers to (a
         ``tweet:<id>`` foreign id)."""
+
+
+def page_entries(
+    activities: Sequence[StoredActivity],
+    post_ids: Sequence[UUID | None],
+    posts: Mapping[UUID, ShownPost],
+) -> list[PageEntry]:
+    """Each activity with its post (``post_ids``, one per activity) among ``posts``."""
+    return [
+        (activity, None if post_id is None else posts.get(post_id))
+        for activity, post_id in zip(activities, post_ids, strict=True)
+    ]

@@ -36,7 +36,7 @@ from application.feeds import (
     FeedProviderError,
     StoredActivity,
 )
-from application.pages import PageEntry, PageReader
+from application.pages import PageEntry, PageReader, page_entries
 from application.projectors import FOLLOW_VERB
 from domain.errors import DomainError, TweetNotFound, UserNotFound
 from domain.text import is_valid_hashtag, is_valid_username
@@ -271,10 +271,7 @@ class FeedQueries:
         post_ids = [post_id_from_foreign_id(a.foreign_id) for a in activities]
         wanted = [pid for pid in post_ids if pid is not None]
         posts = self.catalog.shown_posts(wanted) if wanted else {}
-        return [
-            (activity, None if post_id is None else posts.get(post_id))
-            for activity, post_id in zip(activities, post_ids, strict=True)
-        ]
+        return page_entries(activities, post_ids, posts)
 
     @staticmethod
     def _enrich(entries: list[PageEntry]) -> list[tuple[str, FeedItem]]:

@@ -20,8 +20,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
@@ -37,17 +39,12 @@ class RedisStartError(RuntimeError):
 
 
 @dataclass
-class RedisCluster:
-    """The running servers of a test cluster."""
+class RedisServers:
+    """Test ``redis-server`` processes, on ``ports``, in a directory of their own."""
 
     directory: Path
-    ports: list[int]
+    ports: list[int] = field(default_factory=list)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        """A URL of one node: ``redis.cluster.RedisCluster.from_url`` finds the others."""
-        return f"redis://{HOST}:{self.ports[0]}/0"
 
     def stop(self) -> None:
         """Kill the servers (they hold nothing worth a clean shutdown) and
@@ -60,25 +57,48 @@ class RedisCluster:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_cluster(server: str, masters: int = 3, timeout: float = 30.0) -> RedisCluster:
-    """A running cluster of ``masters`` nodes of the ``redis-server`` at
-    ``server``, its slots assigned and its state ok; RedisStartError if
-    not within ``timeout`` seconds. Ports are free when picked but may be
-    taken before a server binds them: then it starts again on new ones."""
+S = TypeVar("S", bound=RedisServers)
+
+
+def start_on_free_ports(make: Callable[[Path], S], start: Callable[[S], None], what: str) -> S:
+    """``make`` servers in a new directory and ``start`` them. Ports are free
+    when picked but may be taken before a server binds them (``start``
+    raises PortTaken): then they start again on new ones."""
     failures: list[str] = []
     for _ in range(_START_ATTEMPTS):
-        cluster = RedisCluster(Path(tempfile.mkdtemp(prefix="chirp-redis-cluster-")), [])
+        servers = make(Path(tempfile.mkdtemp(prefix=f"chirp-{what.replace(' ', '-')}-")))
         try:
-            _start(cluster, server, masters, time.monotonic() + timeout)
+            start(servers)
         except PortTaken as error:
-            cluster.stop()
+            servers.stop()
             failures.append(str(error))
             continue
         except BaseException:
-            cluster.stop()
+            servers.stop()
             raise
-        return cluster
-    raise RedisStartError(f"no free ports for the test cluster: {'; '.join(failures)}")
+        return servers
+    raise RedisStartError(f"no free ports for the {what}: {'; '.join(failures)}")
+
+
+@dataclass
+class RedisCluster(RedisServers):
+    """The running servers of a test cluster."""
+
+    @property
+    def url(self) -> str:
+        """A URL of one node: ``redis.cluster.RedisCluster.from_url`` finds the others."""
+        return f"redis://{HOST}:{self.ports[0]}/0"
+
+
+def start_cluster(server: str, masters: int = 3, timeout: float = 30.0) -> RedisCluster:
+    """A running cluster of ``masters`` nodes of the ``redis-server`` at
+    ``server``, its slots assigned and its state ok; RedisStartError if
+    not within ``timeout`` seconds."""
+    return start_on_free_ports(
+        RedisCluster,
+        lambda cluster: _start(cluster, server, masters, time.monotonic() + timeout),
+        "test cluster",
+    )
 
 
 class PortTaken(Exception):

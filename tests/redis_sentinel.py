@@ -12,30 +12,29 @@ seconds. :meth:`ReplicaSet.stop` kills what is left and removes the directory.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import redis
 
-from tests.redis_cluster import HOST, PortTaken, RedisStartError, free_ports, wait_for_ping
+from tests.redis_cluster import (
+    HOST,
+    RedisServers,
+    RedisStartError,
+    free_ports,
+    start_on_free_ports,
+    wait_for_ping,
+)
 
 MASTER_NAME = "chirp"
 DOWN_AFTER_MS = 500
-_START_ATTEMPTS = 3
 
 
 @dataclass
-class ReplicaSet:
+class ReplicaSet(RedisServers):
     """The running servers: ``ports`` are the primary's, the replica's and the sentinel's."""
-
-    directory: Path
-    ports: list[int] = field(default_factory=list)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def primary_port(self) -> int:
@@ -82,32 +81,15 @@ class ReplicaSet:
         finally:
             sentinel.close()
 
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-        for process in self.processes:
-            process.wait(timeout=10)
-        shutil.rmtree(self.directory, ignore_errors=True)
-
 
 def start_replica_set(server: str, timeout: float = 30.0) -> ReplicaSet:
     """A primary with one synced replica, watched by a sentinel; RedisStartError
     if not up within ``timeout`` seconds."""
-    failures: list[str] = []
-    for _ in range(_START_ATTEMPTS):
-        replica_set = ReplicaSet(Path(tempfile.mkdtemp(prefix="chirp-redis-sentinel-")))
-        try:
-            _start(replica_set, server, time.monotonic() + timeout)
-        except PortTaken as error:
-            replica_set.stop()
-            failures.append(str(error))
-            continue
-        except BaseException:
-            replica_set.stop()
-            raise
-        return replica_set
-    raise RedisStartError(f"no free ports for the test replica set: {'; '.join(failures)}")
+    return start_on_free_ports(
+        ReplicaSet,
+        lambda replica_set: _start(replica_set, server, time.monotonic() + timeout),
+        "test replica set",
+    )
 
 
 def _start(replica_set: ReplicaSet, server: str, deadline: float) -> None:

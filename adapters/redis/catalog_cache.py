@@ -280,9 +280,15 @@ class RedisCatalogCache(Catalog):
         if self._cluster:
             return 0
         try:
-            current = str(self.client.info("replication")["master_replid"])
-            previous = self.client.set(self._replid_key, current, get=True)
-            if previous == current.encode():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.info("replication")
+            pipe.get(self._replid_key)
+            info, seen = pipe.execute()
+            current = str(info["master_replid"])
+            if seen == current.encode():  # the usual case: one round trip
+                return 0
+            # Swapped in: only the process that swaps the old id out empties.
+            if self.client.set(self._replid_key, current, get=True) == current.encode():
                 return 0
             gone = 0
             batch: list[bytes] = []

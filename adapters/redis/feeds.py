@@ -1969,7 +1969,7 @@ class RedisFeedProvider(FeedProvider):
 
     @staticmethod
     def _score_of_member(member: bytes) -> int:
-        return _key_of(str(uuid.UUID(bytes=member)))[0]
+        return _key_of(_activity_id(member))[0]
 
     def _one(self, *parts: Any) -> list[Any]:
         return self._execute([_Call(None, parts)])

@@ -18,7 +18,7 @@ from adapters.redis.feeds import RedisFeedProvider
 from application.catalog import ShownPost
 from application.feed_names import POST_PREFIX, post_id_from_foreign_id
 from application.feeds import FeedId
-from application.pages import PageEntry, PageReader
+from application.pages import PageEntry, PageReader, page_entries
 
 
 class RedisPageReader(PageReader):
@@ -44,7 +44,4 @@ class RedisPageReader(PageReader):
             views = [looked[post_id][0] for post_id in wanted]
             names = [looked[post_id][1] for post_id in wanted]
             posts = self.cache.shown_from(wanted, views, names)
-        return [
-            (activity, None if post_id is None else posts.get(post_id))
-            for activity, post_id in zip(activities, post_ids, strict=True)
-        ]
+        return page_entries(activities, post_ids, posts)
