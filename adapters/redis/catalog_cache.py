@@ -32,7 +32,7 @@ import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import redis
@@ -138,60 +138,68 @@ class RedisCatalogCache(Catalog):
             views, names = self._lookup(wanted)
         except _UNREACHABLE:
             return self.catalog.shown_posts(wanted)  # the cache is down: the catalog still knows
-        return self.shown_from(wanted, views, names)
+        shown = self.shown_at(wanted, views, names)
+        return {
+            post_id: post for post_id, post in zip(wanted, shown, strict=True) if post is not None
+        }
 
-    def shown_from(
+    def shown_at(
         self,
-        post_ids: Sequence[UUID],
+        post_ids: Sequence[UUID | None],
         views: Sequence[bytes | None],
         names: Sequence[bytes | None],
-    ) -> dict[UUID, ShownPost]:
-        """``shown_posts`` of distinct ``post_ids``, given what the cache held
-        of each (its view and its author's name, as ``SHOWN_LUA`` reads them):
-        the misses are read from the catalog and cached."""
-        found: dict[UUID, ShownPost] = {}
-        missing: list[UUID] = []
-        cached: list[tuple[UUID, bytes, bytes | None]] = []
-        for post_id, view, name in zip(post_ids, views, names, strict=True):
+    ) -> list[ShownPost | None]:
+        """What a page shows at each of its places: the live post
+        ``post_ids[i]``, given what the cache held of it (its view and its
+        author's name, as ``SHOWN_LUA`` reads them); None where there is no
+        post or it is gone. The misses are read from the catalog and cached.
+        By place, not by post: a page asks this for every page it reads, and
+        keeps clear of hashing ``UUID`` objects (a Python method each time)."""
+        shown: list[ShownPost | None] = [None] * len(post_ids)
+        missing: dict[UUID, list[int]] = {}  # post -> its places
+        cached: list[int] = []
+        for place, (post_id, view) in enumerate(zip(post_ids, views, strict=True)):
+            if post_id is None or view == TOMBSTONE:
+                continue
             if view is None:
-                missing.append(post_id)
-            elif view != TOMBSTONE:
-                cached.append((post_id, view, name))
-        nameless: dict[str, list[PostView]] = {}  # author key -> posts missing the name
+                missing.setdefault(post_id, []).append(place)
+            else:
+                cached.append(place)
+        nameless: dict[str, list[tuple[int, PostView]]] = {}  # author key -> its places
         if cached:
             # One JSON document for every cached post: one parse for the page.
-            data = json.loads(
-                b"[" + b",".join(v[v.index(b"\n") + 1 :] for _, v, _ in cached) + b"]"
-            )
-            for (post_id, _, name), (author, text, posted_at, entities) in zip(
-                cached, data, strict=True
-            ):
+            found = [cast(bytes, views[place]) for place in cached]
+            data = json.loads(b"[" + b",".join(v[v.index(b"\n") + 1 :] for v in found) + b"]")
+            for place, (author, text, posted_at, entities) in zip(cached, data, strict=True):
                 post = PostView(
-                    post_id,
+                    cast(UUID, post_ids[place]),
                     author,
                     text,
                     datetime.fromisoformat(posted_at),
                     tuple(TextEntity.from_dict(entity) for entity in entities),
                 )
+                name = names[place]
                 if name is None:
-                    nameless.setdefault(username_key(author), []).append(post)
+                    nameless.setdefault(username_key(author), []).append((place, post))
                 else:
-                    found[post_id] = ShownPost(post, name.decode())
+                    shown[place] = ShownPost(post, name.decode())
         fills: list[tuple[str, bytes]] = []
         if missing:
-            for post_id, authored in self.catalog.posts_with_authors(missing).items():
-                found[post_id] = self._shown_and_filled(authored, fills)
+            for post_id, authored in self.catalog.posts_with_authors(list(missing)).items():
+                read = self._shown_and_filled(authored, fills)
+                for place in missing[post_id]:
+                    shown[place] = read
         if nameless:
             users = self.catalog.users(nameless)
-            for key, posts in nameless.items():
+            for key, places in nameless.items():
                 user = users.get(key)
                 if user is not None:
                     fills.append((self._name_prefix + key, user.display_name.encode()))
-                for post in posts:
-                    found[post.id] = ShownPost.of(post, user)
+                for place, post in places:
+                    shown[place] = ShownPost.of(post, user)
         if fills:
             self._fill(fills)
-        return found
+        return shown
 
     def _lookup(self, post_ids: Sequence[UUID]) -> tuple[list[bytes | None], list[bytes | None]]:
         """Each post's cached view (None on a miss) and its author's cached

@@ -11,11 +11,8 @@ in one slot) asks the cache in a second round trip.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from adapters.redis.catalog_cache import RedisCatalogCache
 from adapters.redis.feeds import RedisFeedProvider
-from application.catalog import ShownPost
 from application.feed_names import POST_PREFIX, post_id_from_foreign_id
 from application.feeds import FeedId
 from application.pages import PageEntry, PageReader, page_entries
@@ -31,17 +28,9 @@ class RedisPageReader(PageReader):
             feed, limit, id_lt, (self.cache.key_prefix, POST_PREFIX)
         )
         post_ids = [post_id_from_foreign_id(activity.foreign_id) for activity in activities]
-        posts: dict[UUID, ShownPost]
         if cached is None:
             posts = self.cache.shown_posts(pid for pid in post_ids if pid is not None)
-        else:
-            # Each post once, with what the script found of it.
-            looked: dict[UUID, tuple[bytes | None, bytes | None]] = {}
-            for post_id, found in zip(post_ids, cached, strict=True):
-                if post_id is not None:
-                    looked.setdefault(post_id, found)
-            wanted = list(looked)
-            views = [looked[post_id][0] for post_id in wanted]
-            names = [looked[post_id][1] for post_id in wanted]
-            posts = self.cache.shown_from(wanted, views, names)
-        return page_entries(activities, post_ids, posts)
+            return page_entries(activities, post_ids, posts)
+        views = [view for view, _ in cached]
+        names = [name for _, name in cached]
+        return list(zip(activities, self.cache.shown_at(post_ids, views, names), strict=True))
