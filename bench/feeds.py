@@ -108,6 +108,10 @@ BASELINE_QUERY = (
 )
 
 
+# An idle wait before a page in chirp_alone: about a PostgreSQL page's time.
+IDLE_PAUSE = 0.005
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -859,6 +863,10 @@ class ReadResult:
     short_pages: int
     hybrid_feeds: int  # feeds past the threshold in the loaded network
     catalog_misses: int = 0  # posts the timed pages had to read from PostgreSQL
+    # Chirp's pages again, unweighted, without PostgreSQL between them: one
+    # right after another, and each after an idle pause (seconds).
+    back_to_back: list[float] = field(default_factory=list)
+    after_pause: list[float] = field(default_factory=list)
 
     def weighted(self, side: str, q: float) -> float:
         """The ``q`` quantile over all readers, each band weighted by its share of users."""
@@ -984,10 +992,34 @@ def bench_reads(
                     getattr(band, side).append(elapsed)
                     if side == "chirp":
                         band.feed_read.append(timed.last)
+        back_to_back, after_pause = chirp_alone(chirp_page, [reader for _, reader in readers])
     finally:
         baseline.close()
         catalog.close()
-    return ReadResult(bands, len(readers), agreeing, short, hybrid_feeds, misses.posts)
+    return ReadResult(
+        bands, len(readers), agreeing, short, hybrid_feeds, misses.posts, back_to_back, after_pause
+    )
+
+
+def chirp_alone(
+    chirp_page: Callable[[int], object], readers: list[int]
+) -> tuple[list[float], list[float]]:
+    """Each reader's page with nothing between pages, then each after an
+    idle pause (``IDLE_PAUSE``, a PostgreSQL page's time): how much of a
+    Chirp page's time in the alternating rounds is this machine waking up
+    from a wait, not the page's own work."""
+    back_to_back: list[float] = []
+    after_pause: list[float] = []
+    for reader in readers:
+        start = time.perf_counter()
+        chirp_page(reader)
+        back_to_back.append(time.perf_counter() - start)
+    for reader in readers:
+        time.sleep(IDLE_PAUSE)  # the condition measured, not a wait for anything
+        start = time.perf_counter()
+        chirp_page(reader)
+        after_pause.append(time.perf_counter() - start)
+    return back_to_back, after_pause
 
 
 class MissCounter:
@@ -1158,6 +1190,22 @@ def read_table(reads: ReadResult, users: int) -> list[str]:
         f"**{base_p99 / chirp_p99:.1f} x** |"
     )
     return lines
+
+
+def idle_note(reads: ReadResult) -> str:
+    """Chirp's pages with and without an idle wait before each."""
+    chirp = [v for band in reads.bands for v in band.chirp]
+    return (
+        "Chirp alone (the same readers' pages, each once, unweighted): one right after "
+        f"another p50 {ms(quantile(reads.back_to_back, 0.5))} ms, "
+        f"p99 {ms(quantile(reads.back_to_back, 0.99))} ms; each after an idle pause of "
+        f"{IDLE_PAUSE * 1000:.0f} ms p50 {ms(quantile(reads.after_pause, 0.5))} ms, "
+        f"p99 {ms(quantile(reads.after_pause, 0.99))} ms; in the rounds above, each after a "
+        f"PostgreSQL page, p50 {ms(quantile(chirp, 0.5))} ms, p99 {ms(quantile(chirp, 0.99))} ms "
+        "(unweighted). The same work costs more after a wait: this machine's processes "
+        "wake from an idle wait slowly, and a PostgreSQL page also evicts what Chirp's "
+        "page had in the CPU's caches."
+    )
 
 
 def first_reads(reads: ReadResult) -> str:
@@ -1349,6 +1397,8 @@ def render(r: Results, plot: Path) -> str:
         *read_table(reads, len(r.network.names)),
         "",
         first_reads(reads),
+        "",
+        idle_note(reads),
         "",
         f"**With the celebrities hybrid.** Then each of the accounts with more than "
         f"{DEFAULT_CELEBRITY_THRESHOLD:,} followers posted once (the post deleted at once) "
