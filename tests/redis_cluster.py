@@ -1,13 +1,14 @@
-"""A throw-away Redis Cluster for tests: three masters, no replicas.
+"""A throw-away Redis Cluster for tests: three masters, and optionally replicas.
 
-:func:`start_cluster` runs one ``redis-server`` per master in a temporary
+:func:`start_cluster` runs one ``redis-server`` per node in a temporary
 directory, on free ports picked at run time (each with its cluster bus port
 set explicitly, ``cluster-port``, so neither has to be ``port + 10000``),
 without persistence (``--save "" --appendonly no``). It splits the 16,384
 slots evenly with ``CLUSTER ADDSLOTSRANGE``, joins the nodes with
 ``CLUSTER MEET`` and polls ``CLUSTER INFO`` on every node until each says
-``cluster_state:ok`` and knows all the others. :meth:`RedisCluster.stop`
-kills the servers and removes the directory.
+``cluster_state:ok`` and knows all the others. With replicas, each master
+gets its own (``CLUSTER REPLICATE``), in sync before it returns.
+:meth:`RedisCluster.stop` kills the servers and removes the directory.
 
 Needs redis-server 7.0 or newer (``cluster-port``, ``ADDSLOTSRANGE``, the
 bus port in ``MEET``); ``tests.services.require_redis_server`` finds it.
@@ -82,21 +83,29 @@ def start_on_free_ports(make: Callable[[Path], S], start: Callable[[S], None], w
 
 @dataclass
 class RedisCluster(RedisServers):
-    """The running servers of a test cluster."""
+    """The running servers of a test cluster: the masters' ports first, then
+    their replicas' (``replica_of`` maps a replica's port to its master's)."""
+
+    replica_of: dict[int, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         """A URL of one node: ``redis.cluster.RedisCluster.from_url`` finds the others."""
         return f"redis://{HOST}:{self.ports[0]}/0"
 
+    def process(self, port: int) -> subprocess.Popen[bytes]:
+        return self.processes[self.ports.index(port)]
 
-def start_cluster(server: str, masters: int = 3, timeout: float = 30.0) -> RedisCluster:
+
+def start_cluster(
+    server: str, masters: int = 3, replicas: int = 0, timeout: float = 30.0
+) -> RedisCluster:
     """A running cluster of ``masters`` nodes of the ``redis-server`` at
-    ``server``, its slots assigned and its state ok; RedisStartError if
-    not within ``timeout`` seconds."""
+    ``server``, each with ``replicas`` replicas in sync, its slots assigned
+    and its state ok; RedisStartError if not within ``timeout`` seconds."""
     return start_on_free_ports(
         RedisCluster,
-        lambda cluster: _start(cluster, server, masters, time.monotonic() + timeout),
+        lambda cluster: _start(cluster, server, masters, replicas, time.monotonic() + timeout),
         "test cluster",
     )
 
@@ -105,10 +114,13 @@ class PortTaken(Exception):
     pass
 
 
-def _start(cluster: RedisCluster, server: str, masters: int, deadline: float) -> None:
-    ports = free_ports(2 * masters)
-    buses = ports[masters:]
-    cluster.ports = ports[:masters]
+def _start(
+    cluster: RedisCluster, server: str, masters: int, replicas: int, deadline: float
+) -> None:
+    nodes = masters * (1 + replicas)
+    ports = free_ports(2 * nodes)
+    buses = ports[nodes:]
+    cluster.ports = ports[:nodes]
     for port, bus in zip(cluster.ports, buses, strict=True):
         # redis-server writes its own log; its stdout and stderr stay empty.
         cluster.processes.append(
@@ -135,12 +147,20 @@ def _start(cluster: RedisCluster, server: str, masters: int, deadline: float) ->
         for client, process, port in zip(clients, cluster.processes, cluster.ports, strict=True):
             wait_for_ping(client, process, cluster.directory / f"redis-{port}.log", deadline)
         step = SLOTS // masters
-        for n, client in enumerate(clients):
+        for n, client in enumerate(clients[:masters]):
             last = SLOTS - 1 if n == masters - 1 else (n + 1) * step - 1
             client.execute_command("CLUSTER", "ADDSLOTSRANGE", n * step, last)  # type: ignore[no-untyped-call]
         for port, bus in zip(cluster.ports[1:], buses[1:], strict=True):
             clients[0].execute_command("CLUSTER", "MEET", HOST, port, bus)  # type: ignore[no-untyped-call]
-        _wait_for_state_ok(clients, masters, deadline)
+        _wait_for_state_ok(clients, nodes, deadline)
+        for n, client in enumerate(clients[masters:]):
+            master = n % masters
+            master_id = clients[master].execute_command("CLUSTER", "MYID")  # type: ignore[no-untyped-call]
+            _replicate(client, master_id, deadline)
+            cluster.replica_of[cluster.ports[masters + n]] = cluster.ports[master]
+        for client in clients[masters:]:
+            _wait_until_synced(client, deadline)
+        _wait_for_state_ok(clients, nodes, deadline)
     finally:
         for client in clients:
             client.close()
@@ -183,14 +203,34 @@ def wait_for_ping(
         time.sleep(0.02)
 
 
-def _wait_for_state_ok(clients: list[redis.Redis], masters: int, deadline: float) -> None:
+def _replicate(replica: redis.Redis, master_id: bytes, deadline: float) -> None:
+    """``CLUSTER REPLICATE``, again until the replica's node table knows the
+    master (a node met a moment ago may not be in it yet)."""
+    while True:
+        try:
+            replica.execute_command("CLUSTER", "REPLICATE", master_id)  # type: ignore[no-untyped-call]
+            return
+        except redis.ResponseError as error:
+            if time.monotonic() > deadline:
+                raise RedisStartError(f"a replica could not follow its master: {error}") from None
+        time.sleep(0.05)
+
+
+def _wait_until_synced(replica: redis.Redis, deadline: float) -> None:
+    while replica.info("replication").get("master_link_status") != "up":
+        if time.monotonic() > deadline:
+            raise RedisStartError("a replica of the test cluster did not sync with its master")
+        time.sleep(0.05)
+
+
+def _wait_for_state_ok(clients: list[redis.Redis], nodes: int, deadline: float) -> None:
     """Poll until every node sees the cluster ok, all slots assigned, all nodes known."""
     while True:
         infos = [_cluster_info(client) for client in clients]
         if all(
             info.get("cluster_state") == "ok"
             and info.get("cluster_slots_assigned") == str(SLOTS)
-            and info.get("cluster_known_nodes") == str(masters)
+            and info.get("cluster_known_nodes") == str(nodes)
             for info in infos
         ):
             return

@@ -284,14 +284,11 @@ class RedisCatalogCache(Catalog):
 
         Both change the server's replication id (``INFO replication``); the
         first process to see a new one (or none recorded yet) empties the
-        cache. Returns how many entries went; does nothing on a cluster."""
-        if self._cluster:
-            return 0
+        cache. On a cluster the server is the primary holding the cache's
+        slot (every key of the cache carries one hash tag). Returns how many
+        entries went."""
         try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.info("replication")
-            pipe.get(self._replid_key)
-            info, seen = pipe.execute()
+            info, seen = self._replication_id_and_seen()
             current = str(info["master_replid"])
             if seen == current.encode():  # the usual case: one round trip
                 return 0
@@ -312,6 +309,19 @@ class RedisCatalogCache(Catalog):
             return gone
         except _UNREACHABLE:
             return 0  # out of reach: its writes say so
+
+    def _replication_id_and_seen(self) -> tuple[dict[str, Any], bytes | None]:
+        """``INFO replication`` of the server holding the cache, and the
+        replication id recorded there: one round trip on a single server."""
+        if isinstance(self.client, RedisCluster):
+            node = self.client.get_node_from_key(self._replid_key)  # type: ignore[no-untyped-call]
+            info = self.client.get_redis_connection(node).info("replication")
+            return info, cast(bytes | None, self.client.get(self._replid_key))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.info("replication")
+        pipe.get(self._replid_key)
+        info, seen = pipe.execute()
+        return info, seen
 
     def close(self) -> None:
         self.catalog.close()

@@ -227,6 +227,44 @@ def test_a_new_server_empties_the_cache_but_its_tombstones(
     assert inner.lookups == 2
 
 
+def test_on_a_cluster_the_primary_holding_the_cache_is_the_server_watched(
+    redis_cluster_client: RedisCluster,
+) -> None:
+    """Every key of the cache shares one hash tag: its slot's primary is the
+    server whose replication id tells a failover (a promoted replica has a
+    new one; tests/integration/test_redis_cluster.py fails one over for real)."""
+    namespace = f"test-cache-{uuid.uuid4().hex}"
+    inner = CountingCatalog()
+    cache = RedisCatalogCache(inner, redis_cluster_client, namespace)
+    track = Positions()
+    try:
+        cache.add_user(UserView("Alice", "Alice Liddell", "", AT), track())
+        kept, gone = post(), post()
+        cache.add_post(kept, track())
+        cache.add_post(gone, track())
+        cache.remove_post(gone.id, track())
+        shown = {kept.id: ShownPost(kept, "Alice Liddell")}
+        holder = redis_cluster_client.get_node_from_key(f"{cache.key_prefix}replid")  # type: ignore[no-untyped-call]
+        replid = redis_cluster_client.get_redis_connection(holder).info("replication")
+
+        assert cache.forget_if_replaced() == 2  # kept's view, alice's name
+        assert redis_cluster_client.get(f"{cache.key_prefix}replid") == (
+            replid["master_replid"].encode()
+        )
+        assert cache.shown_posts([kept.id, gone.id]) == shown
+        assert inner.lookups == 1
+        assert cache.forget_if_replaced() == 0  # the same primary
+
+        redis_cluster_client.set(f"{cache.key_prefix}replid", "the id of a primary that is gone")
+        assert cache.forget_if_replaced() == 2
+        assert redis_cluster_client.get(f"{cache.key_prefix}p:{gone.id.hex}") == b"-"
+        assert cache.shown_posts([kept.id, gone.id]) == shown
+        assert inner.lookups == 2
+    finally:
+        for key in redis_cluster_client.scan_iter(match=f"{namespace}:*"):
+            redis_cluster_client.unlink(key)
+
+
 def test_a_name_no_longer_cached_is_read_again_and_cached(
     setup: tuple[RedisCatalogCache, CountingCatalog, Positions],
 ) -> None:

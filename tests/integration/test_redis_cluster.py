@@ -9,7 +9,9 @@ what only a cluster shows: a namespace spans every node and ``clear`` finds
 it on each, every node takes the listpack setting, the scripts come back
 after a node forgets them, every key a script touches is one it declared,
 a cluster out of reach makes the feeds unavailable (not broken), and the
-projector's position is kept there too; and the wiring: ``REDIS_CLUSTER``
+projector's position is kept there too; on a cluster of its own with
+replicas, a replica promoted without its primary's last tombstone makes the
+catalog cache forget; and the wiring: ``REDIS_CLUSTER``
 builds the feeds on a cluster client (and Chirp built that way serves its
 pages), and a ``REDIS_URL`` of the other kind of server is a
 ConfigurationError.
@@ -21,8 +23,11 @@ or CI=true).
 
 from __future__ import annotations
 
+import itertools
 import re
+import signal
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -32,11 +37,16 @@ import redis
 from eventsourcing.persistence import IntegrityError, Tracking
 from redis.cluster import RedisCluster as ClusterClient
 
+from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.redis import RedisFeedProvider
+from adapters.redis.catalog_cache import RedisCatalogCache
 from adapters.redis.tracking import RedisTrackingRecorder
+from application.catalog import ShownPost, UserView
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.feeds import FeedId, FeedUnavailableError, Follow
 from chirp.bootstrap import ConfigurationError, Settings, build_chirp, build_feed_provider
+from tests.integration.test_redis_catalog_cache import AT
+from tests.integration.test_redis_catalog_cache import post as post_view
 from tests.integration.test_redis_feed_model import LOW_CAP, machine_for
 from tests.integration.test_redis_feed_provider import (
     ALL_GROUPS,
@@ -552,3 +562,93 @@ def test_chirp_wired_with_redis_cluster_true_serves_its_pages_from_the_cluster(
     finally:
         chirp.close()
         RedisFeedProvider(redis_cluster_client, namespace).clear()
+
+
+# -- a failover -----------------------------------------------------------------
+
+
+@pytest.fixture
+def cluster_with_replicas() -> Iterator[RedisCluster]:
+    """A cluster of its own, three masters with a replica each, for a test
+    that kills one."""
+    cluster = start_cluster(require_redis_server(), replicas=1)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_a_replica_promoted_without_the_latest_tombstone_makes_the_catalog_cache_forget(
+    cluster_with_replicas: RedisCluster,
+) -> None:
+    """The primary holding the catalog cache's slot dies before its replica
+    got a post's tombstone (replication is asynchronous), and the replica
+    takes over. It still holds the post's view, so until the cache checks
+    its server, a page shows the deleted post. The check sees the new
+    primary's replication id and empties the cache but its tombstones: the
+    catalog answers again."""
+    cluster = cluster_with_replicas
+    client = ClusterClient.from_url(cluster.url)
+    cache = RedisCatalogCache(InMemoryCatalog(), client, "failover")
+    positions = itertools.count(1)
+
+    def track() -> Tracking:
+        return Tracking("chirp", next(positions))
+
+    cache.add_user(UserView("alice", "Alice Liddell", "", AT), track())
+    kept, doomed = post_view(), post_view(text="soon gone")
+    cache.add_post(kept, track())
+    cache.add_post(doomed, track())
+    assert cache.forget_if_replaced() == 3  # the first look: two views, alice's name
+    both = {
+        kept.id: ShownPost(kept, "Alice Liddell"),
+        doomed.id: ShownPost(doomed, "Alice Liddell"),
+    }
+    assert cache.shown_posts([kept.id, doomed.id]) == both  # and cached again
+
+    slot = client.keyslot(f"{cache.key_prefix}replid")
+    primary_port = _owner(redis.Redis(host="127.0.0.1", port=cluster.ports[0]), slot)
+    replica_port = next(r for r, m in cluster.replica_of.items() if m == primary_port)
+    primary = redis.Redis(host="127.0.0.1", port=primary_port)
+    assert primary.execute_command("WAIT", 1, 5000) == 1  # type: ignore[no-untyped-call]
+    replica = cluster.process(replica_port)
+    replica.send_signal(signal.SIGSTOP)  # it stops reading: what follows stays on the primary
+    try:
+        assert primary.client_kill_filter(_type="replica") == 1
+        cache.remove_post(doomed.id, track())
+        cluster.process(primary_port).kill()
+        cluster.process(primary_port).wait(timeout=10)
+    finally:
+        replica.send_signal(signal.SIGCONT)
+    promoted = redis.Redis(host="127.0.0.1", port=replica_port)
+    promoted.execute_command("CLUSTER", "FAILOVER", "TAKEOVER")  # type: ignore[no-untyped-call]
+    live = [port for port in cluster.ports if port != primary_port]
+    _wait_for(lambda: all(_owner(redis.Redis(port=p), slot) == replica_port for p in live))
+    assert promoted.get(f"{cache.key_prefix}p:{doomed.id.hex}") not in (None, b"-")
+
+    assert cache.shown_posts([kept.id, doomed.id]) == both  # the lost tombstone, for real
+    assert cache.forget_if_replaced() == 3
+    assert cache.shown_posts([kept.id, doomed.id]) == {kept.id: both[kept.id]}
+    assert cache.forget_if_replaced() == 0
+    client.close()
+
+
+def _owner(node: redis.Redis, slot: int) -> int | None:
+    """The port of the master serving ``slot``, as ``node`` sees the cluster."""
+    try:
+        ranges = node.execute_command("CLUSTER", "SLOTS")  # type: ignore[no-untyped-call]
+    except redis.ConnectionError:
+        return None
+    finally:
+        node.close()
+    for first, last, master, *_ in ranges:
+        if first <= slot <= last:
+            return int(master[1])
+    return None
+
+
+def _wait_for(done: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the cluster did not settle"
+        time.sleep(0.05)
