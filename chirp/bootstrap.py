@@ -558,7 +558,7 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     ``REDIS_BROKER_URL`` (default ``REDIS_URL``), bound to this process's feed
     projector. Its catch-ups hold a lock on the broker's Redis, so one runs
     at a time across every worker."""
-    from chirp.workers import FeedWorkers, configure_broker
+    from chirp.workers import FeedWorkers, RenewedLock, configure_broker
 
     workers = FeedWorkers(
         configure_broker(redis_server(settings.broker_url), f"{settings.redis_namespace}-dramatiq")
@@ -572,11 +572,7 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     lock_name = f"{settings.redis_namespace}:project-feeds-lock"
 
     def lock() -> AbstractContextManager[Any]:
-        # The timeout frees the lock of a worker that died holding it.
-        held: AbstractContextManager[Any] = client.lock(
-            lock_name, timeout=600, blocking_timeout=600
-        )
-        return held
+        return RenewedLock(client, lock_name)
 
     def catch_up() -> None:
         chirp.catalog_follower.catch_up()

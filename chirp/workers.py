@@ -7,7 +7,9 @@ import time, so importing this module binds no broker):
   Commands send it instead of projecting in the web process. A lock shared by
   every worker (a Redis lock in production) lets one catch-up run at a time,
   so events are applied in log order; a message that finds the lock taken
-  waits for it, then finds little or nothing left to do.
+  waits for it, then finds little or nothing left to do. The lock is a
+  lease (:class:`RenewedLock`): renewed while its holder lives, freed
+  within one lease when the holder dies.
 - ``chirp_fan_out_chunk``: copies a stored post to one chunk of its author's
   followers (``FeedProvider.copy_to_followers``). The projector sends one per
   ``CHIRP_FANOUT_CHUNK`` followers, and any worker thread or process takes
@@ -24,13 +26,17 @@ Run the workers with ``chirp worker`` (see ``chirp/cli.py``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from types import TracebackType
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
+from redis.exceptions import LockError
+from redis.lock import Lock
 
 from application.fanout import FanOut
 from application.feeds import FeedId, FeedProvider
@@ -43,6 +49,10 @@ FAN_OUT_CHUNK = "chirp_fan_out_chunk"
 MAX_RETRIES = 20
 MIN_BACKOFF_MS = 500
 MAX_BACKOFF_MS = 5 * 60 * 1000
+# The catch-up lock: a dead holder stalls the feeds for at most one lease;
+# a message waits this long for a live one before it fails (and is retried).
+LOCK_LEASE_SECONDS = 30.0
+LOCK_WAIT_SECONDS = 600.0
 
 
 def configure_broker(client: redis.Redis, namespace: str = "dramatiq") -> RedisBroker:
@@ -52,6 +62,58 @@ def configure_broker(client: redis.Redis, namespace: str = "dramatiq") -> RedisB
     broker = RedisBroker(client=client, namespace=namespace)  # type: ignore[no-untyped-call]
     dramatiq.set_broker(broker)
     return broker
+
+
+class RenewedLock:
+    """A Redis lock held as a lease of ``lease`` seconds, renewed every third
+    of it by a thread of the holder while held: a holder that dies (its
+    process killed, its machine gone) frees it within one lease, and one that
+    lives keeps it however long its work takes. Entering waits up to
+    ``wait`` seconds for it, then raises ``LockError``. Each use needs a new
+    instance."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        name: str,
+        lease: float = LOCK_LEASE_SECONDS,
+        wait: float = LOCK_WAIT_SECONDS,
+    ) -> None:
+        # thread_local=False: the renewing thread uses the holder's token.
+        self._lock = Lock(client, name, timeout=lease, blocking_timeout=wait, thread_local=False)
+        self.name = name
+        self.lease = lease
+        self.wait = wait
+        self._done = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, name=f"renew {name}", daemon=True)
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire():
+            raise LockError(f"the lock {self.name} is still held after {self.wait:g} s")
+        self._renewer.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        self._renewer.join()
+        try:
+            self._lock.release()
+        except LockError:
+            logger.error("the lock %s had expired before its holder was done", self.name)
+
+    def _renew(self) -> None:
+        while not self._done.wait(self.lease / 3):
+            try:
+                self._lock.reacquire()
+            except LockError:  # expired: this process stalled for a whole lease
+                logger.error("lost the lock %s: another worker may hold it now", self.name)
+                return
+            except redis.RedisError as error:  # out of reach: try again at the next turn
+                logger.warning("could not renew the lock %s: %s", self.name, error)
 
 
 class DramatiqFanOut(FanOut):

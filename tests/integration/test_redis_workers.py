@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,6 +21,7 @@ import redis
 from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from eventsourcing.popo import POPOTrackingRecorder
+from redis.exceptions import LockError
 
 from adapters.inmemory import InMemoryFeedProvider
 from adapters.redis import RedisFeedProvider
@@ -28,7 +30,7 @@ from application.feed_names import timeline_feed, user_feed
 from application.feeds import Activity, Follow
 from application.projectors import FeedProjector
 from chirp.bootstrap import Settings, build_chirp, build_workers
-from chirp.workers import FeedWorkers, configure_broker
+from chirp.workers import FeedWorkers, RenewedLock, configure_broker
 from tests.services import require_redis
 
 pytestmark = pytest.mark.redis
@@ -169,3 +171,46 @@ def test_the_worker_command_runs_until_terminated(namespace: str, tmp_path: Path
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# -- the catch-up lock ----------------------------------------------------------
+
+LEASE = 0.3  # seconds: short, so that a test outlives several leases
+
+
+def test_a_holder_keeps_the_lock_past_many_leases(client: redis.Redis, namespace: str) -> None:
+    """A catch-up that takes longer than the lease keeps it: its holder's
+    thread renews it, so no second catch-up starts beside it."""
+    name = f"{namespace}:lock"
+    with RenewedLock(client, name, lease=LEASE, wait=1):
+        outlived = time.monotonic() + 4 * LEASE
+        while time.monotonic() < outlived:  # the holder at work, for four leases
+            assert not client.lock(name, blocking_timeout=0).acquire()
+            assert client.pttl(name) > 0
+            time.sleep(LEASE / 10)
+    assert client.exists(name) == 0  # released
+    with RenewedLock(client, name, lease=LEASE, wait=0):
+        pass
+
+
+def test_a_holder_that_died_frees_the_lock_within_a_lease(
+    client: redis.Redis, namespace: str
+) -> None:
+    """A worker killed while holding the lock renews it no more: the next
+    one waits for its lease to run out, not for a fixed long timeout."""
+    name = f"{namespace}:lock"
+    dead = client.lock(name, timeout=LEASE, thread_local=False)
+    assert dead.acquire(blocking=False)  # and then its process is gone: nobody renews
+    with RenewedLock(client, name, lease=LEASE, wait=10 * LEASE):
+        assert not dead.owned()
+        assert client.pttl(name) > 0
+
+
+def test_a_lock_held_past_the_wait_is_an_error_the_message_is_retried_for(
+    client: redis.Redis, namespace: str
+) -> None:
+    name = f"{namespace}:lock"
+    with RenewedLock(client, name, lease=LEASE, wait=1):
+        waiting = RenewedLock(client, name, lease=LEASE, wait=2 * LEASE)
+        with pytest.raises(LockError, match=r"still held after 0\.6 s"), waiting:
+            pass  # pragma: no cover - never entered
