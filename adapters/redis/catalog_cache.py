@@ -153,8 +153,8 @@ class RedisCatalogCache(Catalog):
         ``post_ids[i]``, given what the cache held of it (its view and its
         author's name, as ``SHOWN_LUA`` reads them); None where there is no
         post or it is gone. The misses are read from the catalog and cached.
-        By place, not by post: a page asks this for every page it reads, and
-        keeps clear of hashing ``UUID`` objects (a Python method each time)."""
+        By place, so that a page pairs each of its entries with its post
+        directly (a post twice on a page is looked at twice)."""
         shown: list[ShownPost | None] = [None] * len(post_ids)
         missing: dict[UUID, list[int]] = {}  # post -> its places
         cached: list[int] = []
@@ -290,7 +290,7 @@ class RedisCatalogCache(Catalog):
         try:
             info, seen = self._replication_id_and_seen()
             current = str(info["master_replid"])
-            if seen == current.encode():  # the usual case: one round trip
+            if seen == current.encode():  # the usual case
                 return 0
             # Swapped in: only the process that swaps the old id out empties.
             if self.client.set(self._replid_key, current, get=True) == current.encode():
@@ -312,11 +312,14 @@ class RedisCatalogCache(Catalog):
 
     def _replication_id_and_seen(self) -> tuple[dict[str, Any], bytes | None]:
         """``INFO replication`` of the server holding the cache, and the
-        replication id recorded there: one round trip on a single server."""
+        replication id recorded there: one round trip on a single server.
+        On a cluster two: the ``GET`` first, since it is routed by its key
+        (redis-py learns a failover's new primary from it), then ``INFO`` of
+        the primary now serving that key's slot."""
         if isinstance(self.client, RedisCluster):
+            seen = cast(bytes | None, self.client.get(self._replid_key))
             node = self.client.get_node_from_key(self._replid_key)  # type: ignore[no-untyped-call]
-            info = self.client.get_redis_connection(node).info("replication")
-            return info, cast(bytes | None, self.client.get(self._replid_key))
+            return self.client.get_redis_connection(node).info("replication"), seen
         pipe = self.client.pipeline(transaction=False)
         pipe.info("replication")
         pipe.get(self._replid_key)
