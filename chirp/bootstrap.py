@@ -36,11 +36,12 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import TrackingRecorder
@@ -570,13 +571,18 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     )
     client = redis_server(settings.broker_url)
     lock_name = f"{settings.redis_namespace}:project-feeds-lock"
+    # A worker thread takes the lock, then catches up: the catch-up checks
+    # that thread's lease after each batch, and stops if it was lost.
+    leases = threading.local()
 
     def lock() -> AbstractContextManager[Any]:
-        return RenewedLock(client, lock_name)
+        leases.current = RenewedLock(client, lock_name)
+        return cast(RenewedLock, leases.current)
 
     def catch_up() -> None:
-        chirp.catalog_follower.catch_up()
-        chirp.feed_follower.catch_up()
+        lease = cast(RenewedLock, leases.current)
+        chirp.catalog_follower.catch_up(on_batch=lambda _: lease.check())
+        chirp.feed_follower.catch_up(on_batch=lambda _: lease.check())
 
     workers.bind(provider, catch_up, lock)
     return workers, chirp

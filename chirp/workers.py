@@ -69,8 +69,10 @@ class RenewedLock:
     of it by a thread of the holder while held: a holder that dies (its
     process killed, its machine gone) frees it within one lease, and one that
     lives keeps it however long its work takes. Entering waits up to
-    ``wait`` seconds for it, then raises ``LockError``. Each use needs a new
-    instance."""
+    ``wait`` seconds for it, then raises ``LockError``. A lease lost anyway
+    (the holder stalled for a whole lease, or a Redis failover lost the key)
+    is not taken back: :meth:`check`, called between steps of the work,
+    raises ``LockError`` then, to stop it. Each use needs a new instance."""
 
     def __init__(
         self,
@@ -85,6 +87,7 @@ class RenewedLock:
         self.lease = lease
         self.wait = wait
         self._done = threading.Event()
+        self._lost = threading.Event()
         self._renewer = threading.Thread(target=self._renew, name=f"renew {name}", daemon=True)
 
     def __enter__(self) -> None:
@@ -105,11 +108,17 @@ class RenewedLock:
         except LockError:
             logger.error("the lock %s had expired before its holder was done", self.name)
 
+    def check(self) -> None:
+        """Raise ``LockError`` if the lease was lost while held."""
+        if self._lost.is_set():
+            raise LockError(f"lost the lock {self.name}: another worker may hold it now")
+
     def _renew(self) -> None:
         while not self._done.wait(self.lease / 3):
             try:
                 self._lock.reacquire()
-            except LockError:  # expired: this process stalled for a whole lease
+            except LockError:  # expired, or its key gone
+                self._lost.set()
                 logger.error("lost the lock %s: another worker may hold it now", self.name)
                 return
             except redis.RedisError as error:  # out of reach: try again at the next turn

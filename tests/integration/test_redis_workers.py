@@ -214,3 +214,28 @@ def test_a_lock_held_past_the_wait_is_an_error_the_message_is_retried_for(
         waiting = RenewedLock(client, name, lease=LEASE, wait=2 * LEASE)
         with pytest.raises(LockError, match=r"still held after 0\.6 s"), waiting:
             pass  # pragma: no cover - never entered
+
+
+def test_a_lease_lost_anyway_stops_the_work_at_its_next_check(
+    client: redis.Redis, namespace: str
+) -> None:
+    """A failover can lose the lock's key: another worker takes the lock,
+    the holder does not take it back, and its next check (after each batch
+    of a catch-up) stops its work."""
+    name = f"{namespace}:lock"
+    lease = RenewedLock(client, name, lease=LEASE, wait=1)
+    with lease:
+        lease.check()  # held: goes on
+        client.delete(name)
+        other = client.lock(name, timeout=10)
+        assert other.acquire(blocking=False)
+        deadline = time.monotonic() + 10 * LEASE
+        while True:
+            try:
+                lease.check()
+            except LockError as error:
+                assert "lost the lock" in str(error)
+                break
+            assert time.monotonic() < deadline, "the renewing thread never found the lease lost"
+            time.sleep(LEASE / 10)
+    assert other.owned()  # neither renewed nor released by the first holder
