@@ -38,10 +38,9 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.persistence import TrackingRecorder
@@ -561,26 +560,24 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     at a time across every worker."""
     from chirp.workers import FeedWorkers, RenewedLock, configure_broker
 
-    workers = FeedWorkers(
-        configure_broker(redis_server(settings.broker_url), f"{settings.redis_namespace}-dramatiq")
-    )
+    client = redis_server(settings.broker_url)  # the broker's and the lock's
+    workers = FeedWorkers(configure_broker(client, f"{settings.redis_namespace}-dramatiq"))
     commands = ChirpApplication(env=event_store_env(settings))
     projector, provider = build_feed_projector(settings, workers.fan_out)
     chirp = Chirp(
         commands, build_catalog(settings, provider), projector, project_synchronously=False
     )
-    client = redis_server(settings.broker_url)
     lock_name = f"{settings.redis_namespace}:project-feeds-lock"
     # A worker thread takes the lock, then catches up: the catch-up checks
     # that thread's lease after each batch, and stops if it was lost.
     leases = threading.local()
 
-    def lock() -> AbstractContextManager[Any]:
-        leases.current = RenewedLock(client, lock_name)
-        return cast(RenewedLock, leases.current)
+    def lock() -> RenewedLock:
+        lease = leases.current = RenewedLock(client, lock_name)
+        return lease
 
     def catch_up() -> None:
-        lease = cast(RenewedLock, leases.current)
+        lease: RenewedLock = leases.current
         chirp.catalog_follower.catch_up(on_batch=lambda _: lease.check())
         chirp.feed_follower.catch_up(on_batch=lambda _: lease.check())
 

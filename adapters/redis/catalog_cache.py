@@ -125,7 +125,6 @@ class RedisCatalogCache(Catalog):
         self._name_prefix = f"{self.key_prefix}n:"
         self._shown = client.register_script(_SHOWN)
         self._forget_views = client.register_script(_FORGET_VIEWS)
-        self._cluster = isinstance(client, RedisCluster)
         self._replid_key = f"{self.key_prefix}replid"
 
     # -- the page lookup ---------------------------------------------------------

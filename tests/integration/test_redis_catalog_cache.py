@@ -197,15 +197,50 @@ def test_a_reader_that_read_the_old_name_cannot_cache_it_over_the_new(
     assert cache.shown_posts([hello.id]) == {hello.id: ShownPost(hello, "Queen Alice")}
 
 
+@pytest.fixture(params=["server", "cluster"])
+def cache_on_either(
+    request: pytest.FixtureRequest, redis_url: str, namespaces: list[str]
+) -> Iterator[tuple[RedisCatalogCache, CountingCatalog, Positions]]:
+    """``setup``'s cache, on the single server and on the session's cluster."""
+    namespace = f"test-cache-{uuid.uuid4().hex}"
+    client: redis.Redis | RedisCluster
+    if request.param == "server":
+        namespaces.append(namespace)
+        client = redis.Redis.from_url(redis_url)
+    else:
+        client = request.getfixturevalue("redis_cluster_client")
+    inner = CountingCatalog()
+    cache = RedisCatalogCache(inner, client, namespace)
+    track = Positions()
+    cache.add_user(UserView("Alice", "Alice Liddell", "", AT), track())
+    yield cache, inner, track
+    if isinstance(client, RedisCluster):
+        for key in client.scan_iter(match=f"{namespace}:*"):
+            client.unlink(key)
+
+
+def replication_id_of_holder(cache: RedisCatalogCache) -> bytes:
+    """The replication id of the server holding the cache: on a cluster, the
+    primary serving the slot of its keys (they share one hash tag)."""
+    client = cache.client
+    server: redis.Redis
+    if isinstance(client, RedisCluster):
+        holder = client.get_node_from_key(f"{cache.key_prefix}replid")  # type: ignore[no-untyped-call]
+        server = client.get_redis_connection(holder)
+    else:
+        server = client
+    return str(server.info("replication")["master_replid"]).encode()
+
+
 def test_a_new_server_empties_the_cache_but_its_tombstones(
-    setup: tuple[RedisCatalogCache, CountingCatalog, Positions],
+    cache_on_either: tuple[RedisCatalogCache, CountingCatalog, Positions],
 ) -> None:
     """A failover or a restart changes Redis's replication id: the cache may
     have lost tombstones and names there (tests/integration/test_redis_sentinel.py
-    loses them for real), so it forgets its views and names, keeps its
-    tombstones, and the catalog answers again. So it does at its first look,
-    not knowing what the server held before."""
-    cache, inner, track = setup
+    and test_redis_cluster.py lose them for real), so it forgets its views and
+    names, keeps its tombstones, and the catalog answers again. So it does at
+    its first look, not knowing what the server held before."""
+    cache, inner, track = cache_on_either
     kept, gone = post(), post()
     cache.add_post(kept, track())
     cache.add_post(gone, track())
@@ -213,6 +248,7 @@ def test_a_new_server_empties_the_cache_but_its_tombstones(
     shown = {kept.id: ShownPost(kept, "Alice Liddell")}
 
     assert cache.forget_if_replaced() == 2  # kept's view, alice's name
+    assert cache.client.get(f"{cache.key_prefix}replid") == replication_id_of_holder(cache)
     assert cache.shown_posts([kept.id, gone.id]) == shown
     assert inner.lookups == 1  # the post and its author's name read again, and cached
     assert cache.forget_if_replaced() == 0  # the same server
@@ -225,44 +261,6 @@ def test_a_new_server_empties_the_cache_but_its_tombstones(
     assert cache.client.get(f"{cache.key_prefix}p:{gone.id.hex}") == b"-"
     assert cache.shown_posts([kept.id, gone.id]) == shown
     assert inner.lookups == 2
-
-
-def test_on_a_cluster_the_primary_holding_the_cache_is_the_server_watched(
-    redis_cluster_client: RedisCluster,
-) -> None:
-    """Every key of the cache shares one hash tag: its slot's primary is the
-    server whose replication id tells a failover (a promoted replica has a
-    new one; tests/integration/test_redis_cluster.py fails one over for real)."""
-    namespace = f"test-cache-{uuid.uuid4().hex}"
-    inner = CountingCatalog()
-    cache = RedisCatalogCache(inner, redis_cluster_client, namespace)
-    track = Positions()
-    try:
-        cache.add_user(UserView("Alice", "Alice Liddell", "", AT), track())
-        kept, gone = post(), post()
-        cache.add_post(kept, track())
-        cache.add_post(gone, track())
-        cache.remove_post(gone.id, track())
-        shown = {kept.id: ShownPost(kept, "Alice Liddell")}
-        holder = redis_cluster_client.get_node_from_key(f"{cache.key_prefix}replid")  # type: ignore[no-untyped-call]
-        replid = redis_cluster_client.get_redis_connection(holder).info("replication")
-
-        assert cache.forget_if_replaced() == 2  # kept's view, alice's name
-        assert redis_cluster_client.get(f"{cache.key_prefix}replid") == (
-            replid["master_replid"].encode()
-        )
-        assert cache.shown_posts([kept.id, gone.id]) == shown
-        assert inner.lookups == 1
-        assert cache.forget_if_replaced() == 0  # the same primary
-
-        redis_cluster_client.set(f"{cache.key_prefix}replid", "the id of a primary that is gone")
-        assert cache.forget_if_replaced() == 2
-        assert redis_cluster_client.get(f"{cache.key_prefix}p:{gone.id.hex}") == b"-"
-        assert cache.shown_posts([kept.id, gone.id]) == shown
-        assert inner.lookups == 2
-    finally:
-        for key in redis_cluster_client.scan_iter(match=f"{namespace}:*"):
-            redis_cluster_client.unlink(key)
 
 
 def test_a_name_no_longer_cached_is_read_again_and_cached(
