@@ -418,15 +418,15 @@ def redis_client(settings: Settings) -> redis.Redis | RedisCluster:
     ConfigurationError; a server out of reach, FeedUnavailableError (as the
     feeds would say)."""
     import redis
-    from redis.cluster import RedisCluster
     from redis.exceptions import RedisClusterException
 
+    from adapters.redis.cluster import cluster_client
     from adapters.redis.feeds import cluster_unreachable
 
     url = settings.redis_url
     if settings.redis_cluster:
         try:
-            return RedisCluster.from_url(url)
+            return cluster_client(url)
         except RedisClusterException as error:
             if cluster_unreachable(error):
                 raise FeedUnavailableError(f"Redis Cluster is unavailable: {error}") from error

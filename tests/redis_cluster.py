@@ -8,6 +8,7 @@ slots evenly with ``CLUSTER ADDSLOTSRANGE``, joins the nodes with
 ``CLUSTER MEET`` and polls ``CLUSTER INFO`` on every node until each says
 ``cluster_state:ok`` and knows all the others. With replicas, each master
 gets its own (``CLUSTER REPLICATE``), in sync before it returns.
+:meth:`RedisCluster.restart` starts a node again, empty;
 :meth:`RedisCluster.stop` kills the servers and removes the directory.
 
 Needs redis-server 7.0 or newer (``cluster-port``, ``ADDSLOTSRANGE``, the
@@ -95,6 +96,27 @@ class RedisCluster(RedisServers):
 
     def process(self, port: int) -> subprocess.Popen[bytes]:
         return self.processes[self.ports.index(port)]
+
+    def restart(self, port: int, timeout: float = 30.0) -> None:
+        """Kill the node on ``port`` and start it again as it was: the same
+        node id and slots (its ``nodes.conf``) and, with no persistence, no
+        data. Returns once every node sees the cluster ok again."""
+        deadline = time.monotonic() + timeout
+        index = self.ports.index(port)
+        old = self.processes[index]
+        old.kill()
+        old.wait(timeout=10)
+        self.processes[index] = subprocess.Popen(
+            old.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        clients = [redis.Redis(host=HOST, port=p, socket_timeout=5) for p in self.ports]
+        try:
+            log = self.directory / f"redis-{port}.log"
+            wait_for_ping(clients[index], self.processes[index], log, deadline)
+            _wait_for_state_ok(clients, len(self.ports), deadline)
+        finally:
+            for client in clients:
+                client.close()
 
 
 def start_cluster(

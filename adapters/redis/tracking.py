@@ -3,8 +3,10 @@
 Kept beside the feeds it describes, so the two are lost together: if Redis
 loses its data, the position goes back to nothing and the feed projector
 rebuilds every feed from event 0 by itself, instead of trusting a position
-kept elsewhere for feeds that no longer exist. On Redis Cluster too: a
-position is one key, and its script touches only that key.
+kept elsewhere for feeds that no longer exist. On Redis Cluster the position
+is one key on one shard while the feeds spread over all of them, so each look
+at it first checks, through :class:`ShardHistory`, that every shard still
+holds the feeds up to it (a shard that failed over or restarted may not).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from redis.cluster import RedisCluster
 from redis.exceptions import RedisClusterException
 
 from adapters.redis.feeds import cluster_unreachable
+from adapters.redis.shard_history import ShardHistory
 from application.feeds import FeedUnavailableError
 
 # Sets the position only if it moves forward; answers 1 when it did.
@@ -50,6 +53,7 @@ class RedisTrackingRecorder(TrackingRecorder):
         self.client = client
         self.namespace = namespace
         self._advance: Any = client.register_script(_ADVANCE)
+        self._shard_histories: dict[str, ShardHistory] = {}
 
     def _key(self, application_name: str) -> str:
         return f"{self.namespace}:tracking:{application_name}"
@@ -66,6 +70,14 @@ class RedisTrackingRecorder(TrackingRecorder):
             )
 
     def max_tracking_id(self, application_name: str) -> int | None:
+        key = self._key(application_name)
         with _unavailable_when_unreachable():
-            value = self.client.get(self._key(application_name))
+            if isinstance(self.client, RedisCluster):
+                return self._shard_history(self.client, key).checked_position()
+            value = self.client.get(key)
         return None if value is None else int(value)
+
+    def _shard_history(self, cluster: RedisCluster, key: str) -> ShardHistory:
+        if key not in self._shard_histories:
+            self._shard_histories[key] = ShardHistory(cluster, key)
+        return self._shard_histories[key]

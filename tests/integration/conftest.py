@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from redis.cluster import RedisCluster as ClusterClient
 
+from adapters.redis.cluster import cluster_client
 from tests.redis_cluster import RedisCluster, start_cluster
 from tests.services import require_redis_server
 
@@ -26,7 +27,7 @@ def redis_cluster() -> Iterator[RedisCluster]:
 @pytest.fixture(scope="session")
 def redis_cluster_client(redis_cluster: RedisCluster) -> Iterator[ClusterClient]:
     """A ``redis.cluster.RedisCluster`` client of the session's cluster (bytes replies)."""
-    client = ClusterClient.from_url(redis_cluster.url)
+    client = cluster_client(redis_cluster.url)
     try:
         yield client
     finally:

@@ -36,14 +36,18 @@ import pytest
 import redis
 from eventsourcing.persistence import IntegrityError, Tracking
 from redis.cluster import RedisCluster as ClusterClient
+from redis.crc import key_slot
 
 from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.redis import RedisFeedProvider
 from adapters.redis.catalog_cache import RedisCatalogCache
+from adapters.redis.cluster import cluster_client
 from adapters.redis.tracking import RedisTrackingRecorder
 from application.catalog import ShownPost, UserView
+from application.commands import ChirpApplication
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.feeds import FeedId, FeedUnavailableError, Follow
+from application.service import Chirp
 from chirp.bootstrap import ConfigurationError, Settings, build_chirp, build_feed_provider
 from tests.integration.test_redis_catalog_cache import AT
 from tests.integration.test_redis_catalog_cache import post as post_view
@@ -224,7 +228,7 @@ def test_every_node_takes_the_listpack_setting(
 
 def redis_cluster_node(nodes: list[redis.Redis], cluster: RedisCluster, name: str) -> redis.Redis:
     """The node that holds key ``name``."""
-    client: ClusterClient = ClusterClient.from_url(cluster.url)
+    client: ClusterClient = cluster_client(cluster.url)
     try:
         port = client.get_node_from_key(name).port  # type: ignore[no-untyped-call]
     finally:
@@ -453,7 +457,7 @@ def test_a_cluster_out_of_reach_makes_the_feeds_unavailable_not_broken() -> None
     which the web answers with its 503 page and the projector retries."""
     cluster = start_cluster(require_redis_server())  # its own: this test kills it
     try:
-        client = ClusterClient.from_url(cluster.url)
+        client = cluster_client(cluster.url)
         provider = RedisFeedProvider(client, namespace="test-gone")
         recorder = RedisTrackingRecorder(client, "test-gone")
         reader, author = FeedId("timeline", "reader"), FeedId("user", "author")
@@ -588,7 +592,7 @@ def test_a_replica_promoted_without_the_latest_tombstone_makes_the_catalog_cache
     primary's replication id and empties the cache but its tombstones: the
     catalog answers again."""
     cluster = cluster_with_replicas
-    client = ClusterClient.from_url(cluster.url)
+    client = cluster_client(cluster.url)
     cache = RedisCatalogCache(InMemoryCatalog(), client, "failover")
     positions = itertools.count(1)
 
@@ -628,7 +632,7 @@ def test_a_replica_promoted_without_the_latest_tombstone_makes_the_catalog_cache
 
     # A client that learnt the new primary shows the deleted post: the
     # tombstone was lost for real.
-    other = ClusterClient.from_url(f"redis://127.0.0.1:{replica_port}/0")
+    other = cluster_client(f"redis://127.0.0.1:{replica_port}/0")
     other_cache = RedisCatalogCache(InMemoryCatalog(), other, "failover")
     assert other_cache.shown_posts([kept.id, doomed.id]) == both
     other.close()
@@ -660,3 +664,146 @@ def _wait_for(done: Callable[[], bool], timeout: float = 30.0) -> None:
     while not done():
         assert time.monotonic() < deadline, "the cluster did not settle"
         time.sleep(0.05)
+
+
+# -- a shard that lost feed writes the position says were made -----------------
+
+
+def _chirp_on(cluster: RedisCluster, away_from: int) -> tuple[Chirp, RedisFeedProvider, str]:
+    """Chirp wired to ``cluster`` (events in memory), in a namespace whose
+    position is not on the primary at port ``away_from``; its feeds, and its
+    position's key."""
+    for _ in range(100):
+        namespace = f"test-{uuid.uuid4().hex}"
+        position_key = f"{namespace}:tracking:{ChirpApplication.name}"
+        if _owner(redis.Redis(port=cluster.ports[0]), _slot(position_key)) != away_from:
+            break
+    settings = Settings.from_env(
+        {
+            "FEED_PROVIDER": "redis",
+            "REDIS_CLUSTER": "true",
+            "REDIS_URL": cluster.url,
+            "CHIRP_REDIS_NAMESPACE": namespace,
+            "DATABASE_URL": "memory:",
+        }
+    )
+    chirp = build_chirp(settings)
+    assert isinstance(chirp.provider, RedisFeedProvider)
+    assert position_key == f"{namespace}:tracking:{chirp.commands.name}"
+    return chirp, chirp.provider, position_key
+
+
+def _reader_on(provider: RedisFeedProvider, cluster: RedisCluster, port: int) -> str:
+    """A username whose home timeline lives on the primary at ``port``."""
+    for n in itertools.count():
+        name = f"reader{n}"
+        timeline = key(provider, FeedId(TIMELINE, name), "tl")
+        if _owner(redis.Redis(port=cluster.ports[0]), _slot(timeline)) == port:
+            return name
+    raise AssertionError("unreachable")
+
+
+def _slot(name: str) -> int:
+    return key_slot(name.encode())
+
+
+def _home(chirp: Chirp, username: str) -> list[uuid.UUID]:
+    """The post ids of ``username``'s first home page, once the cluster answers."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return [item.post_id for item in chirp.queries.home_timeline(username).items]
+        except FeedUnavailableError as error:
+            assert time.monotonic() < deadline, f"the cluster did not answer again: {error}"
+            time.sleep(0.05)
+
+
+def _sync(chirp: Chirp) -> None:
+    """Project every event, once the cluster answers again."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            chirp.sync()
+            return
+        except FeedUnavailableError as error:
+            assert time.monotonic() < deadline, f"the cluster did not answer again: {error}"
+            time.sleep(0.05)
+
+
+def test_a_replica_promoted_without_the_last_feed_writes_gets_them_projected_again(
+    cluster_with_replicas: RedisCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The primary holding a reader's timeline dies before its replica got
+    the latest post's fan-out, and the replica takes over: the timeline
+    lost the post, while the projector's position, on a shard that kept
+    everything, says it was projected. The next catch-up sees that the new
+    primary holds its old primary's history only up to before that write,
+    goes back to the last checkpoint it holds, and projects the post again.
+    The primary that dies is the node Chirp's ``REDIS_URL`` names, the
+    cluster client's default node: pages and fan-outs go on without it."""
+    cluster = cluster_with_replicas
+    shard = cluster.ports[0]  # the node the URL names: the client's default node
+    chirp, provider, position_key = _chirp_on(cluster, away_from=shard)
+    try:
+        chirp.register("alice")
+        reader = _reader_on(provider, cluster, shard)
+        chirp.register(reader)
+        chirp.follow(reader, "alice")
+        kept = chirp.post("alice", "kept")
+        chirp.sync()  # a look at the position: every primary's checkpoint is taken
+        replica_port = next(r for r, m in cluster.replica_of.items() if m == shard)
+        primary = redis.Redis(host="127.0.0.1", port=shard)
+        assert primary.execute_command("WAIT", 1, 5000) == 1  # type: ignore[no-untyped-call]
+        replica = cluster.process(replica_port)
+        replica.send_signal(signal.SIGSTOP)
+        try:
+            assert primary.client_kill_filter(_type="replica") == 1
+            lost = chirp.post("alice", "lost")  # its fan-out reaches the primary only
+            assert _home(chirp, reader) == [lost, kept]
+            cluster.process(shard).kill()
+            cluster.process(shard).wait(timeout=10)
+        finally:
+            replica.send_signal(signal.SIGCONT)
+        redis.Redis(port=replica_port).execute_command("CLUSTER", "FAILOVER", "TAKEOVER")  # type: ignore[no-untyped-call]
+        live = [port for port in cluster.ports if port != shard]
+        slot = _slot(position_key)
+        _wait_for(lambda: all(_owner(redis.Redis(port=p), slot) is not None for p in live))
+
+        assert _home(chirp, reader) == [kept]  # lost for real
+        _sync(chirp)
+        assert _home(chirp, reader) == [lost, kept]
+        assert f"127.0.0.1:{replica_port}" in caplog.text
+    finally:
+        provider.clear()
+        chirp.close()
+
+
+def test_a_primary_restarted_without_its_data_gets_every_feed_projected_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A primary with no replica restarts empty (no persistence): every feed
+    key on its slots is gone, while the position, on another node, is
+    intact. The next catch-up sees a node it knew come back with a history
+    it never saw, and the projection starts over from the first event."""
+    cluster = start_cluster(require_redis_server())
+    shard = cluster.ports[1]
+    chirp, provider, _ = _chirp_on(cluster, away_from=shard)
+    try:
+        chirp.register("alice")
+        reader = _reader_on(provider, cluster, shard)
+        chirp.register(reader)
+        chirp.follow(reader, "alice")
+        posts = [chirp.post("alice", f"hello {n}") for n in range(3)]
+        assert _home(chirp, reader) == posts[::-1]
+        position = chirp.feed_follower.position
+
+        cluster.restart(shard)
+        assert _home(chirp, reader) == []
+        _sync(chirp)
+        assert _home(chirp, reader) == posts[::-1]
+        assert chirp.feed_follower.position == position
+        assert "projecting again from 0" in caplog.text
+    finally:
+        provider.clear()
+        chirp.close()
+        cluster.stop()

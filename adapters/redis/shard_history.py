@@ -1,0 +1,232 @@
+"""ShardHistory: on Redis Cluster, the position every shard still holds the feeds up to.
+
+On a single server, or a replica set behind Sentinel, the feed projector's
+position lives beside the feeds, so a failover that loses the last writes
+loses the position's last moves with them, and the projector projects those
+events again by itself. On a cluster the position is one key on one shard
+while the feeds spread over all of them, and each shard fails over on its
+own: a replica promoted without its primary's last writes loses part of some
+feeds, while the position, on a shard that kept everything, still says they
+were written.
+
+Redis says how much a promoted replica kept: its ``INFO replication`` names
+the replication history it continues (``master_replid2``, its old primary's
+id) and the offset up to which it holds it (``second_repl_offset`` - 1). So
+each time the projector looks at its position, ShardHistory asks every
+primary where its replication stands and keeps checkpoints beside the
+position: "the feeds up to position p were in history R by offset O" (the
+position is read first, so whatever it covers was written before the
+offset). A primary that continues a known history with an unknown id of its
+own has taken over: the newest checkpoint it holds is the position its
+shard is good for, and the position goes back there (events are projected
+again from it; feed writes are idempotent). A node seen before that now has
+neither a known history nor a known previous one restarted without its data:
+the position goes back to 0. A node never seen (added to the cluster: its
+slots came with their keys, by migration) is taken as it is.
+
+What stays on the position's slot: ``<position key>:{<position key>}:nodes``
+(node id -> the replication id last seen on it) and one sorted set per
+history, ``...:history:<replication id>`` (position -> the lowest offset seen
+with it), keeping the newest :data:`CHECKPOINTS_KEPT`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from redis.cluster import RedisCluster
+
+from application.feeds import FeedUnavailableError
+
+logger = logging.getLogger(__name__)
+
+# A promoted replica rarely lags by more than seconds, and a checkpoint is
+# kept at most once a second per process (and only when the position moved):
+# ten thousand of them reach back hours. A replica that lags further back
+# than all of them makes the projection start over.
+CHECKPOINTS_KEPT = 10_000
+# How often a process records checkpoints while nothing changes.
+RECORD_INTERVAL_SECONDS = 1.0
+_NO_HISTORY = "0" * 40
+
+# Lowers the position to ARGV[1] unless it is already at or below it.
+_LOWER = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local kept = tonumber(ARGV[1])
+if current <= kept then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class PrimaryReplication:
+    """Where one primary's replication stands (its ``INFO replication``)."""
+
+    node_id: str
+    address: str
+    replication_id: str
+    offset: int
+    # The history it took over, and the last offset of it that it holds.
+    previous_id: str | None = None
+    previous_until: int = -1
+
+
+def position_kept(
+    position: int,
+    primaries: Iterable[PrimaryReplication],
+    known_nodes: Mapping[str, str],
+    known_histories: set[str],
+    held_checkpoints: Mapping[str, Iterable[int]],
+) -> int:
+    """The position every primary still holds the feeds up to.
+
+    ``known_nodes`` maps the node ids seen before to their replication ids,
+    ``known_histories`` holds the replication ids with checkpoints, and
+    ``held_checkpoints`` gives, for a primary's previous history, the
+    positions of the checkpoints at or before the offset it holds."""
+    kept = position
+    for primary in primaries:
+        if primary.replication_id in known_histories:
+            continue  # the history checkpoints were taken in: nothing lost
+        if primary.previous_id is not None and primary.previous_id in known_histories:
+            # A replica promoted: good up to the newest checkpoint it holds.
+            kept = min(kept, max(held_checkpoints.get(primary.previous_id, ()), default=0))
+        elif primary.node_id in known_nodes:
+            kept = 0  # restarted with no history of what it held
+    return kept
+
+
+class ShardHistory:
+    """Checks, at each look at the position kept under ``position_key``, that
+    every primary of the cluster still holds the feeds up to it (see the
+    module's docstring)."""
+
+    def __init__(self, client: RedisCluster, position_key: str) -> None:
+        self.client = client
+        self.position_key = position_key
+        self._tag = f"{position_key}:{{{position_key}}}"
+        self._lower: Any = client.register_script(_LOWER)
+        self._state = threading.Lock()
+        self._recorded: frozenset[tuple[str, str]] = frozenset()
+        self._recorded_at = float("-inf")
+
+    @property
+    def nodes_key(self) -> str:
+        return f"{self._tag}:nodes"
+
+    def history_key(self, replication_id: str) -> str:
+        return f"{self._tag}:history:{replication_id}"
+
+    def checked_position(self) -> int | None:
+        """The position (None when none was recorded), lowered first if a
+        primary no longer holds the feeds up to it."""
+        raw = self.client.get(self.position_key)
+        position = None if raw is None else int(cast(bytes, raw))
+        primaries = self.primaries()
+        seen = frozenset((p.node_id, p.replication_id) for p in primaries)
+        with self._state:
+            recent = time.monotonic() - self._recorded_at < RECORD_INTERVAL_SECONDS
+            if seen <= self._recorded and recent:
+                return position
+        kept = self._check_and_record(position or 0, primaries)
+        with self._state:
+            self._recorded, self._recorded_at = seen, time.monotonic()
+        if position is None:
+            return None
+        return min(position, kept)
+
+    def primaries(self) -> list[PrimaryReplication]:
+        """Every primary serving slots, as the cluster describes itself, with
+        its ``INFO replication``; FeedUnavailableError while a failover is
+        under way (a node listed as primary no longer is one)."""
+        nodes = self.client.execute_command("CLUSTER NODES")  # type: ignore[no-untyped-call]
+        primaries = []
+        for address, node in nodes.items():
+            if "master" not in node["flags"].split(",") or not node["slots"]:
+                continue
+            host, _, port = address.rpartition(":")
+            host, port = self.client.nodes_manager.remap_host_port(host, int(port))
+            primaries.append(self._replication_of(node["node_id"], host, port))
+        return primaries
+
+    def _replication_of(self, node_id: str, host: str, port: int) -> PrimaryReplication:
+        node = self.client.get_node(host=host, port=port)  # type: ignore[no-untyped-call]
+        if node is None:  # a node the client has not met yet
+            self.client.nodes_manager.initialize()
+            node = self.client.get_node(host=host, port=port)  # type: ignore[no-untyped-call]
+        if node is None or node.redis_connection is None:
+            raise FeedUnavailableError(f"Redis Cluster node {host}:{port} is not reachable yet")
+        info = node.redis_connection.info("replication")
+        if info.get("role") != "master":
+            raise FeedUnavailableError(
+                f"Redis Cluster is failing over: {host}:{port} serves slots but is no primary"
+            )
+        previous = _text(info.get("master_replid2", _NO_HISTORY))
+        has_previous = previous.strip("0") != ""
+        return PrimaryReplication(
+            node_id=node_id,
+            address=f"{host}:{port}",
+            replication_id=_text(info["master_replid"]),
+            offset=int(info["master_repl_offset"]),
+            previous_id=previous if has_previous else None,
+            previous_until=int(info.get("second_repl_offset", 0)) - 1 if has_previous else -1,
+        )
+
+    def _check_and_record(self, position: int, primaries: list[PrimaryReplication]) -> int:
+        """Compare the primaries with what was recorded, lower the position
+        if one lost feeds under it, and record where they stand now."""
+        read = self.client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+        read.hgetall(self.nodes_key)
+        for primary in primaries:
+            read.exists(self.history_key(primary.replication_id))
+            if primary.previous_id is not None:
+                read.exists(self.history_key(primary.previous_id))
+                read.zrangebyscore(
+                    self.history_key(primary.previous_id), "-inf", primary.previous_until
+                )
+        answers = iter(read.execute())
+        known_nodes = {_text(k): _text(v) for k, v in next(answers).items()}
+        known_histories: set[str] = set()
+        held: dict[str, list[int]] = {}
+        for primary in primaries:
+            if next(answers):
+                known_histories.add(primary.replication_id)
+            if primary.previous_id is not None:
+                if next(answers):
+                    known_histories.add(primary.previous_id)
+                held[primary.previous_id] = [int(member) for member in next(answers)]
+
+        kept = position_kept(position, primaries, known_nodes, known_histories, held)
+        if kept < position:
+            self._lower(keys=[self.position_key], args=[kept])
+            lost = [p.address for p in primaries if p.replication_id not in known_histories]
+            logger.warning(
+                "Redis Cluster primaries %s no longer hold every feed write up to position "
+                "%d: projecting again from %d",
+                ", ".join(lost),
+                position,
+                kept,
+            )
+
+        record = self.client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+        for primary in primaries:
+            key = self.history_key(primary.replication_id)
+            good_up_to = position if primary.replication_id in known_histories else kept
+            record.zadd(key, {str(good_up_to): primary.offset}, lt=True)
+            record.zremrangebyrank(key, 0, -CHECKPOINTS_KEPT - 1)
+            record.hset(self.nodes_key, primary.node_id, primary.replication_id)
+            replaced = {primary.previous_id, known_nodes.get(primary.node_id)}
+            for old in replaced - {None, primary.replication_id}:
+                record.delete(self.history_key(cast(str, old)))
+        record.execute()
+        return kept
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
