@@ -151,6 +151,8 @@ class ShardHistory:
             if "master" not in node["flags"].split(",") or not node["slots"]:
                 continue
             host, _, port = address.rpartition(":")
+            if not host:  # a cluster of one node may not know its own address
+                host = self.client.get_default_node().host  # type: ignore[no-untyped-call]
             host, port = self.client.nodes_manager.remap_host_port(host, int(port))
             primaries.append(self._replication_of(node["node_id"], host, port))
         return primaries
