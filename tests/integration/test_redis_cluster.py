@@ -9,9 +9,13 @@ what only a cluster shows: a namespace spans every node and ``clear`` finds
 it on each, every node takes the listpack setting, the scripts come back
 after a node forgets them, every key a script touches is one it declared,
 a cluster out of reach makes the feeds unavailable (not broken), and the
-projector's position is kept there too; on a cluster of its own with
-replicas, a replica promoted without its primary's last tombstone makes the
-catalog cache forget; and the wiring: ``REDIS_CLUSTER``
+projector's position is kept there too, pipelined script calls go straight
+to their keys' node; on a cluster of its own with replicas, a replica
+promoted without its primary's last tombstone makes the catalog cache
+forget, and one promoted without the last feed writes gets them projected
+again (the dead primary being the node the URL names); on one without
+replicas, a primary restarted empty gets every feed projected again; and
+the wiring: ``REDIS_CLUSTER``
 builds the feeds on a cluster client (and Chirp built that way serves its
 pages), and a ``REDIS_URL`` of the other kind of server is a
 ConfigurationError.
@@ -566,6 +570,35 @@ def test_chirp_wired_with_redis_cluster_true_serves_its_pages_from_the_cluster(
     finally:
         chirp.close()
         RedisFeedProvider(redis_cluster_client, namespace).clear()
+
+
+def test_pipelined_script_calls_go_straight_to_their_keys_node(
+    redis_cluster: RedisCluster,
+) -> None:
+    """A fan-out and pages pipeline script calls; the cluster client reads
+    each call's keys from the call. redis-py's own cluster pipeline asks the
+    node the URL names for them (``COMMAND GETKEYS``), a round trip per call."""
+    chirp, provider, _ = _chirp_on(redis_cluster, away_from=-1)
+    nodes = node_clients(redis_cluster)
+    try:
+        chirp.register("alice")
+        readers = [f"reader{n}" for n in range(40)]
+        for reader in readers:
+            chirp.register(reader)
+            chirp.follow(reader, "alice")
+        for node in nodes:
+            node.config_resetstat()
+        posted = chirp.post("alice", "hello #cluster")
+        for reader in readers[:5]:
+            assert _home(chirp, reader) == [posted]
+        calls = [node.info("commandstats") for node in nodes]
+        assert sum(stats.get("cmdstat_evalsha", {}).get("calls", 0) for stats in calls) >= 40
+        assert all("cmdstat_command|getkeys" not in stats for stats in calls)
+    finally:
+        provider.clear()
+        chirp.close()
+        for node in nodes:
+            node.close()
 
 
 # -- a failover -----------------------------------------------------------------
