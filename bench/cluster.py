@@ -1,0 +1,249 @@
+"""Benchmark: Chirp's Redis feeds on a Redis Cluster, through Chirp's cluster
+client beside redis-py's own, and what a look at the position costs there.
+
+Starts a throwaway cluster of three masters (``redis-server`` on PATH, as the
+tests do; or ``--cluster-url`` names a node of one you run) and measures, in
+one run, alternating between the two clients round by round:
+
+- fan-out: an author with ``--followers`` followers posts; timeline entries
+  written per second, and the ``COMMAND GETKEYS`` calls the nodes served
+  (redis-py's cluster pipeline asks the default node for the keys of every
+  script call it queues; ``adapters.redis.cluster.cluster_client`` reads them
+  from the call);
+- a follower's feed page (``RedisFeedProvider.read``, 25 items): p50 and p99;
+- a look at the projector's position (``RedisTrackingRecorder.max_tracking_id``,
+  which on a cluster first checks every primary's replication, see
+  ``adapters/redis/shard_history.py``) beside a bare ``GET`` of the same key.
+
+Run on demand, not in the test suite (about a minute):
+
+    .venv/bin/python bench/cluster.py
+
+Writes its section of ``docs/benchmarks.md`` (``--no-doc`` to only print it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import redis
+from eventsourcing.persistence import Tracking
+from redis.cluster import RedisCluster
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters.redis.cluster import cluster_client  # noqa: E402
+from adapters.redis.feeds import RedisFeedProvider  # noqa: E402
+from adapters.redis.tracking import RedisTrackingRecorder  # noqa: E402
+from application.feeds import Activity, FeedId, Follow  # noqa: E402
+from tests.redis_cluster import start_cluster  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+BASE = datetime(2026, 1, 1)  # naive UTC, as activities carry it
+
+
+@dataclass
+class Side:
+    """What one client measured, over every round."""
+
+    name: str
+    fanout_seconds: list[float] = field(default_factory=list)
+    entries: int = 0
+    getkeys: int = 0
+    reads: list[float] = field(default_factory=list)
+
+
+@contextmanager
+def a_cluster(url: str | None) -> Iterator[str]:
+    if url is not None:
+        yield url
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit("bench: redis-server is not on PATH (or pass --cluster-url)")
+    cluster = start_cluster(server)
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+def primaries(client: RedisCluster) -> list[redis.Redis]:
+    nodes = client.get_primaries()  # type: ignore[no-untyped-call]
+    return [client.get_redis_connection(node) for node in nodes]
+
+
+def getkeys_calls(nodes: list[redis.Redis]) -> int:
+    stats = [node.info("commandstats") for node in nodes]
+    return sum(int(s.get("cmdstat_command|getkeys", {}).get("calls", 0)) for s in stats)
+
+
+def post(author: FeedId, n: int) -> Activity:
+    foreign_id = f"post:{author.id}:{n}"
+    moment = BASE + timedelta(seconds=n)
+    return Activity(author.id, "tweet", foreign_id, foreign_id, moment, extra={"text": "hi"})
+
+
+def measure_round(side: Side, client: RedisCluster, followers: int, posts: int, reads: int) -> None:
+    """One round: a fresh namespace, ``followers`` follows, ``posts`` posts, ``reads`` pages."""
+    provider = RedisFeedProvider(client, f"bench-cluster-{uuid.uuid4().hex[:8]}")
+    author = FeedId("user", "author")
+    timelines = [FeedId("timeline", f"reader{n}") for n in range(followers)]
+    try:
+        provider.follow_many([Follow(timeline, author) for timeline in timelines])
+        nodes = primaries(client)
+        before = getkeys_calls(nodes)
+        for n in range(posts):
+            started = time.perf_counter()
+            provider.add_activity(author, post(author, n))
+            side.fanout_seconds.append(time.perf_counter() - started)
+        side.entries += followers * posts
+        side.getkeys += getkeys_calls(nodes) - before
+        for n in range(reads):
+            started = time.perf_counter()
+            page = provider.read(timelines[n % followers], limit=25)
+            side.reads.append(time.perf_counter() - started)
+            assert len(page) == min(posts, 25)
+    finally:
+        provider.clear()
+
+
+def position_looks(client: RedisCluster, looks: int) -> tuple[list[float], list[float]]:
+    """Alternating: ``max_tracking_id`` (with the shard check) and a bare GET."""
+    namespace = f"bench-cluster-{uuid.uuid4().hex[:8]}"
+    recorder = RedisTrackingRecorder(client, namespace)
+    recorder.insert_tracking(Tracking("chirp", 1))
+    key = f"{namespace}:tracking:chirp"
+    checked: list[float] = []
+    bare: list[float] = []
+    try:
+        for _ in range(looks):
+            started = time.perf_counter()
+            recorder.max_tracking_id("chirp")
+            checked.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            client.get(key)
+            bare.append(time.perf_counter() - started)
+    finally:
+        RedisFeedProvider(client, namespace).clear()
+    return checked, bare
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def report(
+    sides: list[Side],
+    looks: tuple[list[float], list[float]],
+    options: argparse.Namespace,
+    command: str,
+) -> str:
+    checked, bare = looks
+    chirp, plain = sides
+    rate = {s.name: s.entries / sum(s.fanout_seconds) for s in sides}
+    lines = [
+        "## Feeds on Redis Cluster: Chirp's cluster client beside redis-py's",
+        "",
+        f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: a cluster of three masters "
+        "(no replicas) on this machine; "
+        f"{options.rounds} round(s) per client, alternating, each a fresh namespace where an "
+        f"author with {options.followers:,} followers posts {options.posts} times, then "
+        f"{options.reads} followers' pages are read.",
+        "",
+        "| client | fan-out entries/s | `COMMAND GETKEYS` served per post | page p50 | page p99 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for side in sides:
+        posts = len(side.fanout_seconds)
+        lines.append(
+            f"| {side.name} | {rate[side.name]:,.0f} | {side.getkeys / posts:,.0f} | "
+            f"{ms(statistics.median(side.reads))} | {ms(percentile(side.reads, 99))} |"
+        )
+    lines += [
+        "",
+        f"Fan-out through Chirp's client: **{rate[chirp.name] / rate[plain.name]:.1f} x** the "
+        "rate through redis-py's. A fan-out on a cluster sends one script call per slot holding "
+        "a follower's timeline, pipelined per node; redis-py's cluster pipeline first asks the "
+        "node the URL names for each call's keys, one round trip each, while Chirp's client "
+        "(`adapters.redis.cluster.cluster_client`) reads them from the call. A page is one "
+        "script call outside a pipeline, routed alike by both.",
+        "",
+        f"A look at the projector's position ({len(checked)} of each, alternating): "
+        f"`max_tracking_id` p50 {ms(statistics.median(checked))}, p99 "
+        f"{ms(percentile(checked, 99))}; a bare `GET` of the same key p50 "
+        f"{ms(statistics.median(bare))}, p99 {ms(percentile(bare, 99))}. On a cluster each look "
+        "first asks every primary for its replication (`CLUSTER NODES`, then `INFO replication` "
+        "of each; `ShardHistory`), once per catch-up.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(section: str) -> None:
+    begin, end = "<!-- bench/cluster.py: begin -->", "<!-- bench/cluster.py: end -->"
+    block = f"{begin}\n{section}\n{end}"
+    text = DOC.read_text(encoding="utf-8")
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOC.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cluster-url", help="a node of a running cluster (default: start one)")
+    parser.add_argument("--followers", type=int, default=5_000)
+    parser.add_argument("--posts", type=int, default=3)
+    parser.add_argument("--reads", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--looks", type=int, default=500)
+    parser.add_argument("--no-doc", action="store_true", help="print the section only")
+    options = parser.parse_args()
+    command = ".venv/bin/python bench/cluster.py " + " ".join(sys.argv[1:])
+    with a_cluster(options.cluster_url) as url:
+        clients: list[tuple[Side, Callable[[], RedisCluster]]] = [
+            (Side("Chirp's (`cluster_client`)"), lambda: cluster_client(url)),
+            (Side("redis-py's (`RedisCluster.from_url`)"), lambda: RedisCluster.from_url(url)),
+        ]
+        for round_number in range(options.rounds):
+            for side, make in clients:
+                client = make()
+                try:
+                    measure_round(side, client, options.followers, options.posts, options.reads)
+                finally:
+                    client.close()
+            print(f"round {round_number + 1} of {options.rounds} done", file=sys.stderr)
+        client = cluster_client(url)
+        try:
+            looks = position_looks(client, options.looks)
+        finally:
+            client.close()
+    section = report([side for side, _ in clients], looks, options, command.strip())
+    print(section)
+    if not options.no_doc:
+        write_doc(section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
