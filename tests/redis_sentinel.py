@@ -68,8 +68,9 @@ class ReplicaSet(RedisServers):
                 # As redis-py's Sentinel sees it: the replica named, up, a master.
                 state = sentinel.sentinel_master(MASTER_NAME)
                 if (
-                    address
+                    isinstance(address, tuple)
                     and int(address[1]) == self.replica_port
+                    and isinstance(state, dict)
                     and state.get("is_master")
                     and not state.get("is_sdown")
                     and not state.get("is_odown")
@@ -147,7 +148,8 @@ def _synced(replica: redis.Redis) -> bool:
 
 
 def _sentinel_sees(sentinel: redis.Redis) -> bool:
-    return int(sentinel.sentinel_master(MASTER_NAME).get("num-slaves", 0)) >= 1
+    state = sentinel.sentinel_master(MASTER_NAME)
+    return isinstance(state, dict) and int(state.get("num-slaves", 0)) >= 1
 
 
 def _wait_until(deadline: float, what: str, done: Callable[[], bool]) -> None:

@@ -267,8 +267,9 @@ class CatalogContract:
         bob = user("bob", following_count=1, posts_count=1)
         assert found[by_alice.id] == AuthoredPost(by_alice, alice)
         assert found[by_bob.id] == AuthoredPost(by_bob, bob)
-        assert found[by_alice.id].author is not None
-        assert found[by_alice.id].author.registered_at.utcoffset() == timedelta(0)
+        author = found[by_alice.id].author
+        assert author is not None
+        assert author.registered_at.utcoffset() == timedelta(0)
         assert all(isinstance(post_id, UUID) for post_id in found)
 
     def test_a_post_whose_author_was_never_added_comes_with_no_author(self) -> None:

@@ -13,7 +13,7 @@ way to build Chirp, so every feed adapter runs the same machine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -103,8 +103,8 @@ class Model:
             p.id for p in self.posts.values() if p.author == followee and follower not in p.mentions
         }
 
-    def newest_first(self, posts: object) -> list[UUID]:
-        return [p.id for p in sorted(posts, key=lambda p: p.time, reverse=True)]  # type: ignore[attr-defined]
+    def newest_first(self, posts: Iterable[ModelPost]) -> list[UUID]:
+        return [p.id for p in sorted(posts, key=lambda p: p.time, reverse=True)]
 
     def profile(self, user: str) -> list[UUID]:
         return self.newest_first(p for p in self.posts.values() if p.author == user)

@@ -643,8 +643,9 @@ def test_a_replica_promoted_without_the_latest_tombstone_makes_the_catalog_cache
     }
     assert cache.shown_posts([kept.id, doomed.id]) == both  # and cached again
 
-    slot = client.keyslot(f"{cache.key_prefix}replid")
+    slot = _slot(f"{cache.key_prefix}replid")
     primary_port = _owner(redis.Redis(host="127.0.0.1", port=cluster.ports[0]), slot)
+    assert primary_port is not None
     replica_port = next(r for r, m in cluster.replica_of.items() if m == primary_port)
     primary = redis.Redis(host="127.0.0.1", port=primary_port)
     assert primary.execute_command("WAIT", 1, 5000) == 1  # type: ignore[no-untyped-call]

@@ -3,6 +3,7 @@ reason, or fails them where services are required (CHIRP_REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +30,7 @@ def version(text: str) -> Any:
 
 
 def test_no_redis_server_on_path_skips_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(pytest.skip.Exception, match="redis-server is not on PATH"):
         services.require_redis_server()
 
@@ -37,7 +38,7 @@ def test_no_redis_server_on_path_skips_with_the_reason(monkeypatch: pytest.Monke
 def test_no_redis_server_fails_where_services_are_required(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(services.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     monkeypatch.setenv("CHIRP_REQUIRE_SERVICES", "1")
     with pytest.raises(pytest.fail.Exception, match="redis-server is not on PATH"):
         services.require_redis_server()
@@ -46,10 +47,10 @@ def test_no_redis_server_fails_where_services_are_required(
 def test_a_redis_server_older_than_7_is_skipped_and_7_is_taken(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(services.shutil, "which", lambda name: "/opt/redis-server")
-    monkeypatch.setattr(services.subprocess, "run", version("Redis server v=6.2.14 sha=0"))
+    monkeypatch.setattr(shutil, "which", lambda name: "/opt/redis-server")
+    monkeypatch.setattr(subprocess, "run", version("Redis server v=6.2.14 sha=0"))
     with pytest.raises(pytest.skip.Exception, match=r"Redis 6\.2; the cluster tests need 7\.0\+"):
         services.require_redis_server()
     services._probe_redis_server.cache_clear()
-    monkeypatch.setattr(services.subprocess, "run", version("Redis server v=7.0.15 sha=0"))
+    monkeypatch.setattr(subprocess, "run", version("Redis server v=7.0.15 sha=0"))
     assert services.require_redis_server() == "/opt/redis-server"

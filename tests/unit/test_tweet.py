@@ -14,6 +14,7 @@ from domain.errors import (
     TweetAlreadyDeleted,
 )
 from domain.tweet import TextEntity, Tweet, find_entities, hashtags_of, mentions_of
+from tests.events import new_events
 
 KNOWN = {"bob": "Bob", "carol": "carol"}
 URL = "https://example.com/" + "x" * 100  # 120 code points, weighs 23
@@ -38,14 +39,9 @@ def test_post_records_author_text_and_time() -> None:
     tweet = Tweet.post("alice", "hello world", {}, moment)
     assert (tweet.author, tweet.text, tweet.posted_at) == ("alice", "hello world", moment)
     assert tweet.is_deleted is False
-    events = tweet.collect_events()
-    assert [type(e) for e in events] == [Tweet.Posted]
-    assert (events[0].author, events[0].text, events[0].posted_at) == (
-        "alice",
-        "hello world",
-        moment,
-    )
-    assert events[0].entities == []
+    (event,) = new_events(tweet, Tweet.Posted)
+    assert (event.author, event.text, event.posted_at) == ("alice", "hello world", moment)
+    assert event.entities == []
 
 
 def test_posted_at_is_stored_in_utc() -> None:
@@ -145,7 +141,7 @@ def test_entities_are_recorded_in_order_with_code_point_indices() -> None:
 
 def test_entities_are_stored_in_the_event_as_dicts() -> None:
     tweet = post("hi @carol #x")
-    event = tweet.collect_events()[0]
+    (event,) = new_events(tweet, Tweet.Posted)
     assert event.entities == [
         {"kind": "mention", "text": "carol", "start": 3, "end": 9},
         {"kind": "hashtag", "text": "x", "start": 10, "end": 12},
@@ -226,16 +222,15 @@ def test_author_can_delete_a_post() -> None:
     tweet = posted(author="Alice")
     tweet.delete("Alice")
     assert tweet.is_deleted is True
-    events = tweet.collect_events()
-    assert [type(e) for e in events] == [Tweet.Deleted]
-    assert events[0].author == "Alice"
+    (event,) = new_events(tweet, Tweet.Deleted)
+    assert event.author == "Alice"
 
 
 def test_author_may_delete_in_another_case() -> None:
     tweet = posted(author="Alice")
     tweet.delete("aLICE")
     assert tweet.is_deleted is True
-    assert [e.author for e in tweet.collect_events()] == ["Alice"]
+    assert [e.author for e in new_events(tweet, Tweet.Deleted)] == ["Alice"]
 
 
 def test_only_the_author_can_delete_a_post() -> None:

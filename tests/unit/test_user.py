@@ -14,6 +14,7 @@ from domain.errors import (
     NotFollowing,
 )
 from domain.user import MAX_BIO_LENGTH, MAX_DISPLAY_NAME_LENGTH, User, username_key
+from tests.events import new_events
 
 
 def registered(username: str = "alice", display_name: str = "") -> User:
@@ -30,9 +31,8 @@ def registered(username: str = "alice", display_name: str = "") -> User:
 def test_valid_usernames_register(username: str) -> None:
     user = User.register(username)
     assert user.username == username
-    events = user.collect_events()
-    assert [type(e) for e in events] == [User.Registered]
-    assert events[0].username == username
+    (event,) = new_events(user, User.Registered)
+    assert event.username == username
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def test_username_key_is_lower_case() -> None:
 def test_display_name_defaults_to_the_username() -> None:
     user = User.register("Alice")
     assert user.display_name == "Alice"
-    assert user.collect_events()[0].display_name == "Alice"
+    assert new_events(user, User.Registered)[0].display_name == "Alice"
 
 
 def test_blank_display_name_defaults_to_the_username() -> None:
@@ -146,9 +146,8 @@ def test_profile_update_records_an_event_and_changes_the_profile() -> None:
     user = registered("alice")
     user.update_profile("Alice L.", "  Down the rabbit hole  ")
     assert (user.display_name, user.bio) == ("Alice L.", "Down the rabbit hole")
-    events = user.collect_events()
-    assert [type(e) for e in events] == [User.ProfileUpdated]
-    assert (events[0].username, events[0].display_name, events[0].bio) == (
+    (event,) = new_events(user, User.ProfileUpdated)
+    assert (event.username, event.display_name, event.bio) == (
         "alice",
         "Alice L.",
         "Down the rabbit hole",
@@ -172,13 +171,13 @@ def test_blank_display_name_in_update_falls_back_to_the_username() -> None:
     user = registered("alice", "Alice L.")
     user.update_profile("", "bio")
     assert user.display_name == "alice"
-    assert user.collect_events()[0].display_name == "alice"
+    assert new_events(user, User.ProfileUpdated)[0].display_name == "alice"
 
 
 def test_changing_only_the_bio_records_an_event() -> None:
     user = registered("alice", "Alice")
     user.update_profile("Alice", "new bio")
-    assert [e.bio for e in user.collect_events()] == ["new bio"]
+    assert [e.bio for e in new_events(user, User.ProfileUpdated)] == ["new bio"]
 
 
 def test_bio_of_the_maximum_length_is_accepted() -> None:
@@ -220,9 +219,8 @@ def test_follow_records_follower_and_followee() -> None:
     user.follow("Bob")
     assert user.follows("bob")
     assert user.follows("BOB")
-    events = user.collect_events()
-    assert [type(e) for e in events] == [User.Followed]
-    assert (events[0].follower, events[0].followee) == ("alice", "Bob")
+    (event,) = new_events(user, User.Followed)
+    assert (event.follower, event.followee) == ("alice", "Bob")
 
 
 def test_following_several_users() -> None:
@@ -275,9 +273,8 @@ def test_unfollow_records_an_event() -> None:
     user.collect_events()
     user.unfollow("bob")
     assert not user.follows("Bob")
-    events = user.collect_events()
-    assert [type(e) for e in events] == [User.Unfollowed]
-    assert (events[0].follower, events[0].followee) == ("alice", "bob")
+    (event,) = new_events(user, User.Unfollowed)
+    assert (event.follower, event.followee) == ("alice", "bob")
 
 
 def test_unfollow_ignores_case() -> None:
