@@ -34,7 +34,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -43,7 +43,7 @@ from redis.cluster import RedisCluster as ClusterClient
 from redis.crc import key_slot
 
 from adapters.inmemory.catalog import InMemoryCatalog
-from adapters.redis import RedisFeedProvider
+from adapters.redis import RedisFeedProvider, shard_history
 from adapters.redis.catalog_cache import RedisCatalogCache
 from adapters.redis.cluster import cluster_client
 from adapters.redis.tracking import RedisTrackingRecorder
@@ -295,6 +295,39 @@ def test_the_projectors_position_is_kept_on_the_cluster(
             redis_cluster_client.unlink(k)
         for node in nodes:
             node.close()
+
+
+def test_each_primary_keeps_the_newest_checkpoints_of_its_history_beside_the_position(
+    redis_cluster_client: ClusterClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every look at the position (here: no interval between records, three
+    checkpoints kept) records, for each primary, the position with its
+    replication offset; older checkpoints go. All of it in the position's
+    slot, so one script or pipeline reaches it, and in the namespace."""
+    monkeypatch.setattr(shard_history, "RECORD_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(shard_history, "CHECKPOINTS_KEPT", 3)
+    namespace = f"test-{uuid.uuid4().hex}"
+    recorder = RedisTrackingRecorder(redis_cluster_client, namespace)
+    client = redis_cluster_client
+    try:
+        for position in range(1, 7):
+            recorder.insert_tracking(Tracking("chirp", position))
+            assert recorder.max_tracking_id("chirp") == position
+        checker = shard_history.ShardHistory(client, f"{namespace}:tracking:chirp")
+        primaries = checker.primaries()
+        assert len(primaries) == 3
+        nodes = {_text(k): _text(v) for k, v in client.hgetall(checker.nodes_key).items()}
+        assert nodes == {p.node_id: p.replication_id for p in primaries}
+        for primary in primaries:
+            history = checker.history_key(primary.replication_id)
+            kept = cast(list[tuple[bytes, float]], client.zrange(history, 0, -1, withscores=True))
+            assert [int(member) for member, _ in kept] == [4, 5, 6]
+            assert all(offset <= primary.offset for _, offset in kept)
+        position_slot = _slot(checker.position_key)
+        assert {_slot(checker.nodes_key), _slot(history)} == {position_slot}
+    finally:
+        RedisFeedProvider(client, namespace).clear()
+    assert list(client.scan_iter(match=f"{namespace}:*")) == []
 
 
 # -- every key a script touches is declared --------------------------------------
@@ -739,6 +772,10 @@ def _reader_on(provider: RedisFeedProvider, cluster: RedisCluster, port: int) ->
 
 def _slot(name: str) -> int:
     return key_slot(name.encode())
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _home(chirp: Chirp, username: str) -> list[uuid.UUID]:
