@@ -43,13 +43,14 @@ from redis.cluster import RedisCluster
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from doc_sections import write_section  # noqa: E402
+
 from adapters.redis.cluster import cluster_client  # noqa: E402
 from adapters.redis.feeds import RedisFeedProvider  # noqa: E402
 from adapters.redis.tracking import RedisTrackingRecorder  # noqa: E402
 from application.feeds import Activity, FeedId, Follow  # noqa: E402
 from tests.redis_cluster import start_cluster  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 BASE = datetime(2026, 1, 1)  # naive UTC, as activities carry it
 
 
@@ -196,19 +197,6 @@ def report(
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
-    begin, end = "<!-- bench/cluster.py: begin -->", "<!-- bench/cluster.py: end -->"
-    block = f"{begin}\n{section}\n{end}"
-    text = DOC.read_text(encoding="utf-8")
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster-url", help="a node of a running cluster (default: start one)")
@@ -241,7 +229,7 @@ def main() -> int:
     section = report([side for side, _ in clients], looks, options, command.strip())
     print(section)
     if not options.no_doc:
-        write_doc(section)
+        write_section("bench/cluster.py", section)
     return 0
 
 

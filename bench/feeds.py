@@ -62,6 +62,7 @@ from typing import Any, cast
 
 import psycopg
 import redis
+from doc_sections import DOC, write_section
 from eventsourcing.postgres import PostgresDatastore
 
 from adapters.postgres.catalog import PostgresCatalog
@@ -85,7 +86,6 @@ from domain.tweet import Tweet, find_entities
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT.parent / "shared" / "workload" / "generate.py"
-DOC = ROOT / "docs" / "benchmarks.md"
 PLOTS = ROOT / "docs" / "benchmarks"
 POST_NAMESPACE = uuid.UUID("6f1d4c1e-8d0b-4a58-9f55-3b0c2f9e7a10")
 PAGE = 25
@@ -1452,19 +1452,6 @@ def render(r: Results, plot: Path) -> str:
     return "\n".join(lines)
 
 
-def write_doc(section: str, mode: str) -> None:
-    begin, end = f"<!-- bench/feeds.py {mode}: begin -->", f"<!-- bench/feeds.py {mode}: end -->"
-    block = f"{begin}\n{section}\n{end}"
-    text = DOC.read_text(encoding="utf-8")
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text, encoding="utf-8")
-
-
 def plot(r: Results, path: Path) -> None:
     import matplotlib
 
@@ -1636,7 +1623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         section = render(results, plot_path)
         if cfg.write_doc:
             plot(results, plot_path)
-            write_doc(section, cfg.mode)
+            write_section(f"bench/feeds.py {cfg.mode}", section)
             log(f"wrote {DOC} and {plot_path}")
         else:
             scratch_plot = Path(tempfile.gettempdir()) / f"{run}-{cfg.mode}.png"

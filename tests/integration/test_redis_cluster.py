@@ -770,6 +770,18 @@ def _reader_on(provider: RedisFeedProvider, cluster: RedisCluster, port: int) ->
     raise AssertionError("unreachable")
 
 
+def _alice_and_a_follower_on(
+    chirp: Chirp, provider: RedisFeedProvider, cluster: RedisCluster, port: int
+) -> str:
+    """Register alice and a follower of hers whose home timeline lives on the
+    primary at ``port``; the follower's username."""
+    chirp.register("alice")
+    reader = _reader_on(provider, cluster, port)
+    chirp.register(reader)
+    chirp.follow(reader, "alice")
+    return reader
+
+
 def _slot(name: str) -> int:
     return key_slot(name.encode())
 
@@ -816,10 +828,7 @@ def test_a_replica_promoted_without_the_last_feed_writes_gets_them_projected_aga
     shard = cluster.ports[0]  # the node the URL names: the client's default node
     chirp, provider, position_key = _chirp_on(cluster, away_from=shard)
     try:
-        chirp.register("alice")
-        reader = _reader_on(provider, cluster, shard)
-        chirp.register(reader)
-        chirp.follow(reader, "alice")
+        reader = _alice_and_a_follower_on(chirp, provider, cluster, shard)
         kept = chirp.post("alice", "kept")
         chirp.sync()  # a look at the position: every primary's checkpoint is taken
         replica_port = next(r for r, m in cluster.replica_of.items() if m == shard)
@@ -860,10 +869,7 @@ def test_a_primary_restarted_without_its_data_gets_every_feed_projected_again(
     shard = cluster.ports[1]
     chirp, provider, _ = _chirp_on(cluster, away_from=shard)
     try:
-        chirp.register("alice")
-        reader = _reader_on(provider, cluster, shard)
-        chirp.register(reader)
-        chirp.follow(reader, "alice")
+        reader = _alice_and_a_follower_on(chirp, provider, cluster, shard)
         posts = [chirp.post("alice", f"hello {n}") for n in range(3)]
         assert _home(chirp, reader) == posts[::-1]
         position = chirp.feed_follower.position
