@@ -57,8 +57,8 @@ class LogFollower:
                 if not notifications:
                     return processed
                 for notification in notifications:
-                    if not self._project(notification):
-                        start = self.position  # another process got ahead
+                    if not self._project(notification, start):
+                        start = self.position  # it moved: go on from where it is
                         break
                     start = notification.id
                     processed += 1
@@ -68,14 +68,17 @@ class LogFollower:
                     if len(notifications) < self.batch_size:
                         return processed
 
-    def _project(self, notification: Notification) -> bool:
-        """Project one event; False when another process sharing this
-        projection (and its position) had already projected it."""
+    def _project(self, notification: Notification, previous: int) -> bool:
+        """Project one event, the one after position ``previous``; False when
+        the position moved meanwhile: another process sharing it had already
+        projected this event, or it was moved back before ``previous`` (a
+        Redis Cluster shard lost feed writes: they are projected again)."""
         event = self.application.mapper.to_domain_event(notification)
         try:
             self.projector.process(event, Tracking(self.application.name, notification.id))
         except IntegrityError:
-            if self.position < notification.id:
+            position = self.position
+            if previous <= position < notification.id:
                 raise
             return False
         return True

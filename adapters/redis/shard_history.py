@@ -54,11 +54,24 @@ CHECKPOINTS_KEPT = 10_000
 RECORD_INTERVAL_SECONDS = 1.0
 _NO_HISTORY = "0" * 40
 
-# Lowers the position to ARGV[1] unless it is already at or below it.
-_LOWER = """
+# Moves the position (KEYS[1]) back to ARGV[1] unless it is already at or
+# below it, and starts a new generation (KEYS[2]) of it.
+_MOVE_BACK = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local kept = tonumber(ARGV[1])
 if current <= kept then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+return 1
+"""
+# Moves the position (KEYS[1]) forward to ARGV[1] if its generation (KEYS[2])
+# is still ARGV[2]: 1 when it moved, 0 when already there, -1 when the
+# position was moved back since the caller read it.
+_ADVANCE_IN_GENERATION = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return -1 end
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local proposed = tonumber(ARGV[1])
+if proposed <= current then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
@@ -111,7 +124,8 @@ class ShardHistory:
         self.client = client
         self.position_key = position_key
         self._tag = f"{position_key}:{{{position_key}}}"
-        self._lower: Any = client.register_script(_LOWER)
+        self._move_back: Any = client.register_script(_MOVE_BACK)
+        self._advance: Any = client.register_script(_ADVANCE_IN_GENERATION)
         self._state = threading.Lock()
         self._recorded: frozenset[tuple[str, str]] = frozenset()
         self._recorded_at = float("-inf")
@@ -120,26 +134,50 @@ class ShardHistory:
     def nodes_key(self) -> str:
         return f"{self._tag}:nodes"
 
+    @property
+    def generation_key(self) -> str:
+        """How many times the position was moved back: a catch-up that read
+        it before a move cannot carry it forward after (:meth:`advance`)."""
+        return f"{self._tag}:generation"
+
     def history_key(self, replication_id: str) -> str:
         return f"{self._tag}:history:{replication_id}"
 
-    def checked_position(self) -> int | None:
-        """The position (None when none was recorded), lowered first if a
-        primary no longer holds the feeds up to it."""
-        raw = self.client.get(self.position_key)
-        position = None if raw is None else int(cast(bytes, raw))
+    def checked_position(self) -> tuple[int | None, int]:
+        """The position (None when none was recorded), moved back first if a
+        primary no longer holds the feeds up to it, and its generation."""
+        position, generation = self._position_and_generation()
         primaries = self.primaries()
         seen = frozenset((p.node_id, p.replication_id) for p in primaries)
         with self._state:
             recent = time.monotonic() - self._recorded_at < RECORD_INTERVAL_SECONDS
             if seen <= self._recorded and recent:
-                return position
+                return position, generation
         kept = self._check_and_record(position or 0, primaries)
         with self._state:
             self._recorded, self._recorded_at = seen, time.monotonic()
-        if position is None:
-            return None
-        return min(position, kept)
+        if position is not None and kept < position:
+            return self._position_and_generation()
+        return position, generation
+
+    def move_back(self, kept: int) -> bool:
+        """Move the position back to ``kept`` (if it is past it), in a new
+        generation; whether it moved."""
+        return bool(self._move_back(keys=[self.position_key, self.generation_key], args=[kept]))
+
+    def advance(self, position: int, generation: int) -> int:
+        """Move the position forward to ``position`` if it is still in
+        ``generation``: 1 when it moved, 0 when it was already there, -1
+        when it was moved back since (project again from where it is now)."""
+        keys = [self.position_key, self.generation_key]
+        return int(self._advance(keys=keys, args=[position, generation]))
+
+    def _position_and_generation(self) -> tuple[int | None, int]:
+        position, generation = self.client.mget([self.position_key, self.generation_key])
+        return (
+            None if position is None else int(position),
+            0 if generation is None else int(generation),
+        )
 
     def primaries(self) -> list[PrimaryReplication]:
         """Every primary serving slots, as the cluster describes itself, with
@@ -206,7 +244,7 @@ class ShardHistory:
 
         kept = position_kept(position, primaries, known_nodes, known_histories, held)
         if kept < position:
-            self._lower(keys=[self.position_key], args=[kept])
+            self.move_back(kept)
             lost = [p.address for p in primaries if p.replication_id not in known_histories]
             logger.warning(
                 "Redis Cluster primaries %s no longer hold every feed write up to position "

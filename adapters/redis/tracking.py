@@ -6,11 +6,14 @@ rebuilds every feed from event 0 by itself, instead of trusting a position
 kept elsewhere for feeds that no longer exist. On Redis Cluster the position
 is one key on one shard while the feeds spread over all of them, so each look
 at it first checks, through :class:`ShardHistory`, that every shard still
-holds the feeds up to it (a shard that failed over or restarted may not).
+holds the feeds up to it (a shard that failed over or restarted may not),
+and a catch-up that read it before it was moved back cannot carry it
+forward after (its thread's insert fails: it reads the position again).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,14 +57,26 @@ class RedisTrackingRecorder(TrackingRecorder):
         self.namespace = namespace
         self._advance: Any = client.register_script(_ADVANCE)
         self._shard_histories: dict[str, ShardHistory] = {}
+        # On a cluster, the position's generation each thread last read, per
+        # position key: its catch-up advances only within that generation.
+        self._seen = threading.local()
 
     def _key(self, application_name: str) -> str:
         return f"{self.namespace}:tracking:{application_name}"
 
     def insert_tracking(self, tracking: Tracking) -> None:
+        key = self._key(tracking.application_name)
+        generation = self._generations().get(key)
         with _unavailable_when_unreachable():
-            moved = self._advance(
-                keys=[self._key(tracking.application_name)], args=[tracking.notification_id]
+            if isinstance(self.client, RedisCluster) and generation is not None:
+                history = self._shard_history(self.client, key)
+                moved = history.advance(tracking.notification_id, generation)
+            else:
+                moved = self._advance(keys=[key], args=[tracking.notification_id])
+        if moved < 0:
+            raise IntegrityError(
+                f"the position of {tracking.application_name!r} was moved back since it was "
+                f"read (a shard lost feed writes): {tracking.notification_id} not recorded"
             )
         if not moved:
             raise IntegrityError(
@@ -73,9 +88,17 @@ class RedisTrackingRecorder(TrackingRecorder):
         key = self._key(application_name)
         with _unavailable_when_unreachable():
             if isinstance(self.client, RedisCluster):
-                return self._shard_history(self.client, key).checked_position()
+                position, generation = self._shard_history(self.client, key).checked_position()
+                self._generations()[key] = generation
+                return position
             value = self.client.get(key)
         return None if value is None else int(value)
+
+    def _generations(self) -> dict[str, int]:
+        generations: dict[str, int] | None = getattr(self._seen, "generations", None)
+        if generations is None:
+            generations = self._seen.generations = {}
+        return generations
 
     def _shard_history(self, cluster: RedisCluster, key: str) -> ShardHistory:
         if key not in self._shard_histories:

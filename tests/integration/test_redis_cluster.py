@@ -330,6 +330,34 @@ def test_each_primary_keeps_the_newest_checkpoints_of_its_history_beside_the_pos
     assert list(client.scan_iter(match=f"{namespace}:*")) == []
 
 
+def test_a_catch_up_that_read_the_position_before_it_was_moved_back_cannot_carry_it_forward(
+    redis_cluster_client: ClusterClient,
+) -> None:
+    """Two processes share the position. The second reads it (its catch-up
+    starts at 5); the first finds a shard that lost the feed writes past 2
+    and moves it back. The second's next record fails instead of carrying
+    the position past the lost writes; read again, the position says 2."""
+    namespace = f"test-{uuid.uuid4().hex}"
+    first = RedisTrackingRecorder(redis_cluster_client, namespace)
+    second = RedisTrackingRecorder(redis_cluster_client, namespace)
+    try:
+        for position in range(1, 6):
+            first.insert_tracking(Tracking("chirp", position))
+        assert second.max_tracking_id("chirp") == 5
+        moved_back = shard_history.ShardHistory(redis_cluster_client, f"{namespace}:tracking:chirp")
+        assert moved_back.move_back(2)
+        with pytest.raises(IntegrityError, match="moved back"):
+            second.insert_tracking(Tracking("chirp", 6))
+        assert second.max_tracking_id("chirp") == 2
+        second.insert_tracking(Tracking("chirp", 3))
+        assert first.max_tracking_id("chirp") == 3
+        first.insert_tracking(Tracking("chirp", 4))  # the first read it again too
+        assert not moved_back.move_back(5)  # never forward
+        assert second.max_tracking_id("chirp") == 4
+    finally:
+        RedisFeedProvider(redis_cluster_client, namespace).clear()
+
+
 # -- every key a script touches is declared --------------------------------------
 
 _MONITOR_LINE = re.compile(rb"^\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$", re.DOTALL)

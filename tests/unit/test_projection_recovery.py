@@ -9,9 +9,11 @@ are idempotent, so the replay changes nothing. A crash inside the provider
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from eventsourcing.persistence import Tracking
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 
 from adapters.inmemory.catalog import InMemoryCatalog
@@ -41,6 +43,42 @@ class CrashingTracking(POPOTrackingRecorder):
             self.crash_at.discard(tracking.notification_id)
             raise Crash(f"died before recording event {tracking.notification_id}")
         super().insert_tracking(tracking)
+
+
+class MovedBackTracking(TrackingRecorder):
+    """A position that, as this process is about to record event ``at``,
+    another one moves back to ``to`` (ShardHistory does, when a Redis Cluster
+    shard lost feed writes past ``to``): the insert fails, as
+    RedisTrackingRecorder's does then."""
+
+    def __init__(self, at: int, to: int) -> None:
+        self.at, self.to = at, to
+        self.positions: dict[str, int] = {}
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        name, proposed = tracking.application_name, tracking.notification_id
+        if proposed == self.at:
+            self.at = 0  # once
+            self.positions[name] = self.to
+            raise IntegrityError("the position was moved back")
+        if proposed <= self.positions.get(name, 0):
+            raise IntegrityError(f"position {proposed} was already passed")
+        self.positions[name] = proposed
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        return self.positions.get(application_name)
+
+
+class RecordingProjector(FeedProjector):
+    """The feed projector, noting each event it projects."""
+
+    def __init__(self, provider: InMemoryFeedProvider, tracking: TrackingRecorder) -> None:
+        super().__init__(provider, tracking)
+        self.projected: list[int] = []
+
+    def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None:
+        self.projected.append(tracking.notification_id)
+        super().process(event, tracking)
 
 
 class CrashingProvider(InMemoryFeedProvider):
@@ -133,4 +171,21 @@ def test_a_restarted_projector_resumes_from_its_position() -> None:
     second = Chirp(app, InMemoryCatalog(), FeedProjector(provider, tracking))
     total = app.recorder.max_notification_id() or 0
     assert second.feed_follower.catch_up() == total - 5
+    assert all_feeds(provider) == expected_feeds(app)
+
+
+def test_a_position_moved_back_under_a_catch_up_makes_it_project_again_from_there() -> None:
+    """Another process moved the position back (a shard lost the feed writes
+    of events 4 on) while this catch-up was at event 9: it does not carry the
+    position forward past them, it goes again from event 4."""
+    app = ChirpApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    write_history(app)
+    provider = InMemoryFeedProvider()
+    projector = RecordingProjector(provider, MovedBackTracking(at=9, to=3))
+    chirp = Chirp(app, InMemoryCatalog(), projector)
+    chirp.catalog_follower.catch_up()
+    last = app.recorder.max_notification_id() or 0
+    chirp.feed_follower.catch_up()
+    assert projector.projected == [*range(1, 10), *range(4, last + 1)]
+    assert chirp.feed_follower.position == last
     assert all_feeds(provider) == expected_feeds(app)
