@@ -24,10 +24,15 @@ neither a known history nor a known previous one restarted without its data:
 the position goes back to 0. A node never seen (added to the cluster: its
 slots came with their keys, by migration) is taken as it is.
 
+Moving the position back starts a new generation of it: a catch-up already
+running in another process, which read the position before, records its
+progress only within the generation it read (:meth:`ShardHistory.advance`),
+so it cannot carry the position forward past the lost writes again.
+
 What stays on the position's slot: ``<position key>:{<position key>}:nodes``
-(node id -> the replication id last seen on it) and one sorted set per
-history, ``...:history:<replication id>`` (position -> the lowest offset seen
-with it), keeping the newest :data:`CHECKPOINTS_KEPT`.
+(node id -> the replication id last seen on it), one sorted set per history,
+``...:history:<replication id>`` (position -> the lowest offset seen with
+it), keeping the newest :data:`CHECKPOINTS_KEPT`, and ``...:generation``.
 """
 
 from __future__ import annotations
