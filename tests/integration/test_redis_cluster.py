@@ -15,7 +15,8 @@ promoted without its primary's last tombstone makes the catalog cache
 forget, and one promoted without the last feed writes gets them projected
 again (the dead primary being the node the URL names); on one without
 replicas, a primary restarted empty gets every feed projected again; and
-the wiring: ``REDIS_CLUSTER``
+the wiring: feed workers project onto the cluster from a queue on a
+single server (``REDIS_BROKER_URL``), ``REDIS_CLUSTER``
 builds the feeds on a cluster client (and Chirp built that way serves its
 pages), and a ``REDIS_URL`` of the other kind of server is a
 ConfigurationError.
@@ -34,10 +35,12 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import redis
+from dramatiq import Worker
 from eventsourcing.persistence import IntegrityError, Tracking
 from redis.cluster import RedisCluster as ClusterClient
 from redis.crc import key_slot
@@ -52,7 +55,13 @@ from application.commands import ChirpApplication
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.feeds import FeedId, FeedUnavailableError, Follow
 from application.service import Chirp
-from chirp.bootstrap import ConfigurationError, Settings, build_chirp, build_feed_provider
+from chirp.bootstrap import (
+    ConfigurationError,
+    Settings,
+    build_chirp,
+    build_feed_provider,
+    build_workers,
+)
 from tests.integration.test_redis_catalog_cache import AT
 from tests.integration.test_redis_catalog_cache import post as post_view
 from tests.integration.test_redis_feed_model import LOW_CAP, machine_for
@@ -660,6 +669,55 @@ def test_pipelined_script_calls_go_straight_to_their_keys_node(
         chirp.close()
         for node in nodes:
             node.close()
+
+
+def test_feed_workers_project_onto_the_cluster_from_a_queue_on_a_single_server(
+    redis_cluster: RedisCluster, tmp_path: Path
+) -> None:
+    """The documented way to run workers with a cluster: feeds and their
+    position on the cluster, Dramatiq's queue and the workers' lock on the
+    single server ``REDIS_BROKER_URL`` names (its broker has no cluster
+    support). A post fans out in chunks through the queue onto the cluster."""
+    namespace = f"test-{uuid.uuid4().hex}"
+    single = redis.Redis.from_url(require_redis())
+    settings = Settings(
+        data_dir=tmp_path,
+        feed_provider="redis",
+        redis_url=redis_cluster.url,
+        redis_cluster=True,
+        redis_broker_url=require_redis(),
+        redis_namespace=namespace,
+        projection="dramatiq",
+        fan_out_chunk=2,
+    )
+    workers, worker_chirp = build_workers(settings)
+    web = build_chirp(settings)
+    worker = Worker(workers.broker, worker_timeout=100, worker_threads=4)
+    worker.start()
+    try:
+        web.register("alice")
+        followers = [f"reader{n}" for n in range(5)]
+        for name in followers:
+            web.register(name)
+            web.follow(name, "alice")
+        hello = web.post("alice", "hello from the workers #cluster")
+        workers.broker.join(workers.queue_name, timeout=20_000)
+        for name in ["alice", *followers]:
+            assert [item.post_id for item in web.queries.home_timeline(name).items] == [hello]
+        assert worker_chirp.feed_follower.position == web.commands.recorder.max_notification_id()
+        assert isinstance(web.provider, RedisFeedProvider)
+        assert isinstance(web.provider.client, ClusterClient)
+        assert list(single.scan_iter(match=f"{namespace}:*")) == []  # no feed key there
+        assert list(single.scan_iter(match=f"{namespace}-dramatiq:*"))  # the queue is
+    finally:
+        worker.stop()
+        web.close()
+        worker_chirp.close()
+        workers.broker.close()
+        RedisFeedProvider(cluster_client(redis_cluster.url), namespace).clear()
+        for key in single.scan_iter(match=f"{namespace}*"):
+            single.delete(key)
+        single.close()
 
 
 # -- a failover -----------------------------------------------------------------
