@@ -4,13 +4,15 @@ the session, tests/redis_cluster.py) through ``redis.cluster.RedisCluster``.
 The feed provider contract (the production cap, caps of 3 on every group,
 and hybrid fan-out at caps of 3) and the feed model state machine (caps of 3,
 and hybrid) run as they do on the single server (as many examples: the
-cluster is private and small, so the whole module takes about 25 s); then
+cluster is private and small; the whole module takes about 50 s); then
 what only a cluster shows: a namespace spans every node and ``clear`` finds
 it on each, every node takes the listpack setting, the scripts come back
 after a node forgets them, every key a script touches is one it declared,
 a cluster out of reach makes the feeds unavailable (not broken), and the
-projector's position is kept there too, pipelined script calls go straight
-to their keys' node; on a cluster of its own with replicas, a replica
+projector's position is kept there too, with each primary's newest
+replication checkpoints beside it, and a catch-up cannot carry it forward
+once moved back; pipelined script calls go straight to their keys' node;
+on a cluster of its own with replicas, a replica
 promoted without its primary's last tombstone makes the catalog cache
 forget, and one promoted without the last feed writes gets them projected
 again (the dead primary being the node the URL names); on one without
