@@ -42,7 +42,6 @@ from typing import Any, cast
 
 import pytest
 import redis
-from dramatiq import Worker
 from eventsourcing.persistence import IntegrityError, Tracking
 from redis.cluster import RedisCluster as ClusterClient
 from redis.crc import key_slot
@@ -62,7 +61,6 @@ from chirp.bootstrap import (
     Settings,
     build_chirp,
     build_feed_provider,
-    build_workers,
 )
 from tests.integration.test_redis_catalog_cache import AT
 from tests.integration.test_redis_catalog_cache import post as post_view
@@ -76,6 +74,7 @@ from tests.integration.test_redis_feed_provider import (
 )
 from tests.redis_cluster import RedisCluster, start_cluster
 from tests.services import require_redis, require_redis_server
+from tests.workers import running_workers
 
 pytestmark = pytest.mark.redis
 
@@ -692,30 +691,25 @@ def test_feed_workers_project_onto_the_cluster_from_a_queue_on_a_single_server(
         projection="dramatiq",
         fan_out_chunk=2,
     )
-    workers, worker_chirp = build_workers(settings)
-    web = build_chirp(settings)
-    worker = Worker(workers.broker, worker_timeout=100, worker_threads=4)
-    worker.start()
     try:
-        web.register("alice")
-        followers = [f"reader{n}" for n in range(5)]
-        for name in followers:
-            web.register(name)
-            web.follow(name, "alice")
-        hello = web.post("alice", "hello from the workers #cluster")
-        workers.broker.join(workers.queue_name, timeout=20_000)
-        for name in ["alice", *followers]:
-            assert [item.post_id for item in web.queries.home_timeline(name).items] == [hello]
-        assert worker_chirp.feed_follower.position == web.commands.recorder.max_notification_id()
-        assert isinstance(web.provider, RedisFeedProvider)
-        assert isinstance(web.provider.client, ClusterClient)
+        with running_workers(settings) as running:
+            web = running.web
+            web.register("alice")
+            followers = [f"reader{n}" for n in range(5)]
+            for name in followers:
+                web.register(name)
+                web.follow(name, "alice")
+            hello = web.post("alice", "hello from the workers #cluster")
+            running.join()
+            for name in ["alice", *followers]:
+                assert [item.post_id for item in web.queries.home_timeline(name).items] == [hello]
+            position = running.worker_chirp.feed_follower.position
+            assert position == web.commands.recorder.max_notification_id()
+            assert isinstance(web.provider, RedisFeedProvider)
+            assert isinstance(web.provider.client, ClusterClient)
         assert list(single.scan_iter(match=f"{namespace}:*")) == []  # no feed key there
         assert list(single.scan_iter(match=f"{namespace}-dramatiq:*"))  # the queue is
     finally:
-        worker.stop()
-        web.close()
-        worker_chirp.close()
-        workers.broker.close()
         RedisFeedProvider(cluster_client(redis_cluster.url), namespace).clear()
         for key in single.scan_iter(match=f"{namespace}*"):
             single.delete(key)

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dramatiq import Worker
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp, build_workers
+from chirp.bootstrap import Settings, build_chirp
 from domain.errors import TweetNotFound
 from tests.redis_sentinel import ReplicaSet, start_replica_set
 from tests.services import require_redis_server
+from tests.workers import running_workers
 
 pytestmark = pytest.mark.redis
 
@@ -139,28 +139,20 @@ def test_feed_workers_carry_on_with_the_promoted_replica(
         projection="dramatiq",
         fan_out_chunk=2,
     )
-    workers, worker_chirp = build_workers(settings)
-    web = build_chirp(settings)
-    worker = Worker(workers.broker, worker_timeout=100, worker_threads=2)
-    worker.start()
-    try:
+    with running_workers(settings, threads=2) as running:
+        web = running.web
         for name in ("alice", "bob", "carol", "dave"):
             web.register(name)
         for name in ("bob", "carol", "dave"):
             web.follow(name, "alice")
         web.post("alice", "before the failover")
-        workers.broker.join(workers.queue_name, timeout=20_000)
+        running.join()
         replicated(replica_set)
 
         replica_set.kill_primary()
         replica_set.wait_for_promotion()
 
         web.post("alice", "after the failover")
-        workers.broker.join(workers.queue_name, timeout=30_000)
+        running.join(timeout_ms=30_000)
         for name in ("bob", "carol", "dave"):
             assert home(web, name) == ["after the failover", "before the failover"]
-    finally:
-        worker.stop()
-        web.close()
-        worker_chirp.close()
-        workers.broker.close()

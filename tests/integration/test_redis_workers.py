@@ -29,9 +29,10 @@ from adapters.redis.catalog_cache import RedisCatalogCache
 from application.feed_names import timeline_feed, user_feed
 from application.feeds import Activity, Follow
 from application.projectors import FeedProjector
-from chirp.bootstrap import Settings, build_chirp, build_workers
+from chirp.bootstrap import Settings
 from chirp.workers import FeedWorkers, RenewedLock, configure_broker
 from tests.services import require_redis
+from tests.workers import running_workers
 
 pytestmark = pytest.mark.redis
 
@@ -100,17 +101,14 @@ def test_commands_are_projected_by_a_worker_process_sharing_the_event_store(
         projection="dramatiq",
         fan_out_chunk=2,
     )
-    workers, worker_chirp = build_workers(settings)
-    web = build_chirp(settings)
-    worker = Worker(workers.broker, worker_timeout=100, worker_threads=4)
-    worker.start()
-    try:
+    with running_workers(settings) as running:
+        web = running.web
         for name in ("alice", "bob", "carol", "dave", "eve"):
             web.register(name)
         for name in ("bob", "carol", "dave", "eve"):
             web.follow(name, "alice")
         hello = web.post("alice", "hello from a worker")
-        workers.broker.join(workers.queue_name, timeout=20_000)
+        running.join()
         for name in ("alice", "bob", "carol", "dave", "eve"):
             assert [item.text for item in web.queries.home_timeline(name).items] == [
                 "hello from a worker"
@@ -124,13 +122,8 @@ def test_commands_are_projected_by_a_worker_process_sharing_the_event_store(
         assert item.author.display_name == "Alice Liddell"
         web.delete_post(hello, by="alice")
         assert web.queries.home_timeline("bob").items == []
-        workers.broker.join(workers.queue_name, timeout=20_000)
+        running.join()
         assert web.queries.home_timeline("bob").items == []
-    finally:
-        worker.stop()
-        web.close()
-        worker_chirp.close()
-        workers.broker.close()
 
 
 def test_configure_broker_sets_the_global_broker() -> None:
