@@ -50,13 +50,16 @@ from application.feeds import FeedUnavailableError
 
 logger = logging.getLogger(__name__)
 
-# A promoted replica rarely lags by more than seconds, and a checkpoint is
-# kept at most once a second per process (and only when the position moved):
-# ten thousand of them reach back hours. A replica that lags further back
-# than all of them makes the projection start over.
+# A process checks the primaries (and records checkpoints) at most this
+# often; between checks a look at the position is one MGET. A failover is
+# noticed at the next check, which moves the position back past whatever
+# was projected meanwhile too: that is projected again with the rest.
+CHECK_INTERVAL_SECONDS = 1.0
+# A promoted replica rarely lags by more than seconds, and a process records
+# a checkpoint at most once a check (and only when the position moved): ten
+# thousand of them reach back hours. A replica that lags further back than
+# all of them makes the projection start over.
 CHECKPOINTS_KEPT = 10_000
-# How often a process records checkpoints while nothing changes.
-RECORD_INTERVAL_SECONDS = 1.0
 _NO_HISTORY = "0" * 40
 
 # Moves the position (KEYS[1]) back to ARGV[1] unless it is already at or
@@ -132,8 +135,7 @@ class ShardHistory:
         self._move_back: Any = client.register_script(_MOVE_BACK)
         self._advance: Any = client.register_script(_ADVANCE_IN_GENERATION)
         self._state = threading.Lock()
-        self._recorded: frozenset[tuple[str, str]] = frozenset()
-        self._recorded_at = float("-inf")
+        self._checked_at = float("-inf")
 
     @property
     def nodes_key(self) -> str:
@@ -149,18 +151,20 @@ class ShardHistory:
         return f"{self._tag}:history:{replication_id}"
 
     def checked_position(self) -> tuple[int | None, int]:
-        """The position (None when none was recorded), moved back first if a
-        primary no longer holds the feeds up to it, and its generation."""
+        """The position (None when none was recorded) and its generation;
+        first, once every :data:`CHECK_INTERVAL_SECONDS`, moved back if a
+        primary no longer holds the feeds up to it."""
         position, generation = self._position_and_generation()
-        primaries = self.primaries()
-        seen = frozenset((p.node_id, p.replication_id) for p in primaries)
         with self._state:
-            recent = time.monotonic() - self._recorded_at < RECORD_INTERVAL_SECONDS
-            if seen <= self._recorded and recent:
+            if time.monotonic() - self._checked_at < CHECK_INTERVAL_SECONDS:
                 return position, generation
-        kept = self._check_and_record(position or 0, primaries)
-        with self._state:
-            self._recorded, self._recorded_at = seen, time.monotonic()
+            self._checked_at = time.monotonic()  # one thread checks at a time
+        try:
+            kept = self._check_and_record(position or 0, self.primaries())
+        except BaseException:
+            with self._state:
+                self._checked_at = float("-inf")  # the next look checks again
+            raise
         if position is not None and kept < position:
             return self._position_and_generation()
         return position, generation

@@ -310,11 +310,11 @@ def test_the_projectors_position_is_kept_on_the_cluster(
 def test_each_primary_keeps_the_newest_checkpoints_of_its_history_beside_the_position(
     redis_cluster_client: ClusterClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every look at the position (here: no interval between records, three
-    checkpoints kept) records, for each primary, the position with its
+    """Every check of the position (here: at every look, three checkpoints
+    kept) records, for each primary, the position with its
     replication offset; older checkpoints go. All of it in the position's
     slot, so one script or pipeline reaches it, and in the namespace."""
-    monkeypatch.setattr(shard_history, "RECORD_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(shard_history, "CHECK_INTERVAL_SECONDS", 0.0)
     monkeypatch.setattr(shard_history, "CHECKPOINTS_KEPT", 3)
     namespace = f"test-{uuid.uuid4().hex}"
     recorder = RedisTrackingRecorder(redis_cluster_client, namespace)
@@ -338,6 +338,36 @@ def test_each_primary_keeps_the_newest_checkpoints_of_its_history_beside_the_pos
     finally:
         RedisFeedProvider(client, namespace).clear()
     assert list(client.scan_iter(match=f"{namespace}:*")) == []
+
+
+def test_between_checks_a_look_at_the_position_is_one_command(
+    redis_cluster_client: ClusterClient,
+    redis_cluster: RedisCluster,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The primaries are checked once per interval (an hour here), not at
+    every look: the other looks read the position and its generation in
+    one MGET."""
+    monkeypatch.setattr(shard_history, "CHECK_INTERVAL_SECONDS", 3600.0)
+    namespace = f"test-{uuid.uuid4().hex}"
+    recorder = RedisTrackingRecorder(redis_cluster_client, namespace)
+    nodes = node_clients(redis_cluster)
+    try:
+        recorder.insert_tracking(Tracking("chirp", 1))
+        for node in nodes:
+            node.config_resetstat()
+        for _ in range(5):
+            assert recorder.max_tracking_id("chirp") == 1
+        stats = [node.info("commandstats") for node in nodes]
+
+        def calls(command: str) -> int:
+            return sum(s.get(f"cmdstat_{command}", {}).get("calls", 0) for s in stats)
+
+        assert (calls("cluster|nodes"), calls("info"), calls("mget")) == (1, 3, 5)
+    finally:
+        RedisFeedProvider(redis_cluster_client, namespace).clear()
+        for node in nodes:
+            node.close()
 
 
 def test_a_catch_up_that_read_the_position_before_it_was_moved_back_cannot_carry_it_forward(
@@ -895,6 +925,14 @@ def _sync(chirp: Chirp) -> None:
             time.sleep(0.05)
 
 
+@pytest.fixture
+def check_at_every_look(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The primaries are checked at every look at the position, not once a
+    second: a test then knows which catch-up notices a failover."""
+    monkeypatch.setattr(shard_history, "CHECK_INTERVAL_SECONDS", 0.0)
+
+
+@pytest.mark.usefixtures("check_at_every_look")
 def test_a_replica_promoted_without_the_last_feed_writes_gets_them_projected_again(
     cluster_with_replicas: RedisCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -940,6 +978,7 @@ def test_a_replica_promoted_without_the_last_feed_writes_gets_them_projected_aga
         chirp.close()
 
 
+@pytest.mark.usefixtures("check_at_every_look")
 def test_a_primary_restarted_without_its_data_gets_every_feed_projected_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
