@@ -12,8 +12,9 @@ were written.
 Redis says how much a promoted replica kept: its ``INFO replication`` names
 the replication history it continues (``master_replid2``, its old primary's
 id) and the offset up to which it holds it (``second_repl_offset`` - 1). So
-each time the projector looks at its position, ShardHistory asks every
-primary where its replication stands and keeps checkpoints beside the
+when the projector looks at its position (at most once a second per
+process: :data:`CHECK_INTERVAL_SECONDS`), ShardHistory asks every primary
+where its replication stands and keeps checkpoints beside the
 position: "the feeds up to position p were in history R by offset O" (the
 position is read first, so whatever it covers was written before the
 offset). A primary that continues a known history with an unknown id of its
@@ -124,9 +125,9 @@ def position_kept(
 
 
 class ShardHistory:
-    """Checks, at each look at the position kept under ``position_key``, that
-    every primary of the cluster still holds the feeds up to it (see the
-    module's docstring)."""
+    """Checks, at a look at the position kept under ``position_key`` (once
+    per :data:`CHECK_INTERVAL_SECONDS`), that every primary of the cluster
+    still holds the feeds up to it (see the module's docstring)."""
 
     def __init__(self, client: RedisCluster, position_key: str) -> None:
         self.client = client

@@ -4,11 +4,12 @@ Kept beside the feeds it describes, so the two are lost together: if Redis
 loses its data, the position goes back to nothing and the feed projector
 rebuilds every feed from event 0 by itself, instead of trusting a position
 kept elsewhere for feeds that no longer exist. On Redis Cluster the position
-is one key on one shard while the feeds spread over all of them, so each look
-at it first checks, through :class:`ShardHistory`, that every shard still
-holds the feeds up to it (a shard that failed over or restarted may not),
-and a catch-up that read it before it was moved back cannot carry it
-forward after (its thread's insert fails: it reads the position again).
+is one key on one shard while the feeds spread over all of them, so a look
+at it checks (once a second per process), through :class:`ShardHistory`,
+that every shard still holds the feeds up to it (a shard that failed over
+or restarted may not), and a catch-up that read it before it was moved back
+cannot carry it forward after (its thread's insert fails: it reads the
+position again).
 """
 
 from __future__ import annotations
