@@ -213,8 +213,8 @@ def report(
         f"{ms(percentile(looks.between_checks, 99))}; a bare `GET` of the key p50 "
         f"{ms(statistics.median(looks.bare_get))}, p99 {ms(percentile(looks.bare_get, 99))}. "
         "A check asks every primary for its replication (`CLUSTER NODES`, then `INFO "
-        "replication` of each; `ShardHistory`); between checks a look is one `MGET` of the "
-        "position and its generation.",
+        "replication` of each; `ShardHistory`); between checks a look is one `GET` of the "
+        "position.",
         "",
     ]
     return "\n".join(lines)

@@ -25,15 +25,15 @@ neither a known history nor a known previous one restarted without its data:
 the position goes back to 0. A node never seen (added to the cluster: its
 slots came with their keys, by migration) is taken as it is.
 
-Moving the position back starts a new generation of it: a catch-up already
-running in another process, which read the position before, records its
-progress only within the generation it read (:meth:`ShardHistory.advance`),
-so it cannot carry the position forward past the lost writes again.
+A catch-up already running in another process, which read the position
+before it moved back, cannot carry it forward past the lost writes again:
+RedisTrackingRecorder records a thread's progress only from the position it
+last saw.
 
 What stays on the position's slot: ``<position key>:{<position key>}:nodes``
 (node id -> the replication id last seen on it), one sorted set per history,
 ``...:history:<replication id>`` (position -> the lowest offset seen with
-it), keeping the newest :data:`CHECKPOINTS_KEPT`, and ``...:generation``.
+it), keeping the newest :data:`CHECKPOINTS_KEPT`.
 """
 
 from __future__ import annotations
@@ -64,23 +64,11 @@ CHECKPOINTS_KEPT = 10_000
 _NO_HISTORY = "0" * 40
 
 # Moves the position (KEYS[1]) back to ARGV[1] unless it is already at or
-# below it, and starts a new generation (KEYS[2]) of it.
+# below it.
 _MOVE_BACK = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local kept = tonumber(ARGV[1])
 if current <= kept then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('INCR', KEYS[2])
-return 1
-"""
-# Moves the position (KEYS[1]) forward to ARGV[1] if its generation (KEYS[2])
-# is still ARGV[2]: 1 when it moved, 0 when already there, -1 when the
-# position was moved back since the caller read it.
-_ADVANCE_IN_GENERATION = """
-if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return -1 end
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local proposed = tonumber(ARGV[1])
-if proposed <= current then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
@@ -134,7 +122,6 @@ class ShardHistory:
         self.position_key = position_key
         self._tag = f"{position_key}:{{{position_key}}}"
         self._move_back: Any = client.register_script(_MOVE_BACK)
-        self._advance: Any = client.register_script(_ADVANCE_IN_GENERATION)
         self._state = threading.Lock()
         self._checked_at = float("-inf")
 
@@ -142,23 +129,17 @@ class ShardHistory:
     def nodes_key(self) -> str:
         return f"{self._tag}:nodes"
 
-    @property
-    def generation_key(self) -> str:
-        """How many times the position was moved back: a catch-up that read
-        it before a move cannot carry it forward after (:meth:`advance`)."""
-        return f"{self._tag}:generation"
-
     def history_key(self, replication_id: str) -> str:
         return f"{self._tag}:history:{replication_id}"
 
-    def checked_position(self) -> tuple[int | None, int]:
-        """The position (None when none was recorded) and its generation;
-        first, once every :data:`CHECK_INTERVAL_SECONDS`, moved back if a
-        primary no longer holds the feeds up to it."""
-        position, generation = self._position_and_generation()
+    def checked_position(self) -> int | None:
+        """The position (None when none was recorded); first, once every
+        :data:`CHECK_INTERVAL_SECONDS`, moved back if a primary no longer
+        holds the feeds up to it."""
+        position = self._position()
         with self._state:
             if time.monotonic() - self._checked_at < CHECK_INTERVAL_SECONDS:
-                return position, generation
+                return position
             self._checked_at = time.monotonic()  # one thread checks at a time
         try:
             kept = self._check_and_record(position or 0, self.primaries())
@@ -167,27 +148,16 @@ class ShardHistory:
                 self._checked_at = float("-inf")  # the next look checks again
             raise
         if position is not None and kept < position:
-            return self._position_and_generation()
-        return position, generation
+            return self._position()
+        return position
 
     def move_back(self, kept: int) -> bool:
-        """Move the position back to ``kept`` (if it is past it), in a new
-        generation; whether it moved."""
-        return bool(self._move_back(keys=[self.position_key, self.generation_key], args=[kept]))
+        """Move the position back to ``kept`` if it is past it; whether it moved."""
+        return bool(self._move_back(keys=[self.position_key], args=[kept]))
 
-    def advance(self, position: int, generation: int) -> int:
-        """Move the position forward to ``position`` if it is still in
-        ``generation``: 1 when it moved, 0 when it was already there, -1
-        when it was moved back since (project again from where it is now)."""
-        keys = [self.position_key, self.generation_key]
-        return int(self._advance(keys=keys, args=[position, generation]))
-
-    def _position_and_generation(self) -> tuple[int | None, int]:
-        position, generation = self.client.mget([self.position_key, self.generation_key])
-        return (
-            None if position is None else int(position),
-            0 if generation is None else int(generation),
-        )
+    def _position(self) -> int | None:
+        raw = self.client.get(self.position_key)
+        return None if raw is None else int(cast(bytes, raw))
 
     def primaries(self) -> list[PrimaryReplication]:
         """Every primary serving slots, as the cluster describes itself, with

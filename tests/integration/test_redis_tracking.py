@@ -60,3 +60,40 @@ def test_losing_redis_data_loses_the_position_too(client: redis.Redis, namespace
     for key in client.scan_iter(match=f"{namespace}:*"):
         client.unlink(key)
     assert recorder.max_tracking_id("chirp") is None
+
+
+def test_a_thread_records_only_from_the_position_it_last_saw(
+    client: redis.Redis, namespace: str
+) -> None:
+    """A position can move back under a catch-up (a failover lost its last
+    moves; the namespace was emptied to rebuild): the catch-up's next record
+    fails instead of carrying the position past what must be projected
+    again, and once it has read the position again it goes on from there.
+    A position moved forward by another process is the usual "already
+    passed"."""
+    first = RedisTrackingRecorder(client, namespace)
+    second = RedisTrackingRecorder(client, namespace)
+    key = f"{namespace}:tracking:chirp"
+    for position in range(1, 6):
+        first.insert_tracking(Tracking("chirp", position))
+    assert second.max_tracking_id("chirp") == 5
+
+    client.set(key, 3)  # a failover lost the position's last two moves
+    with pytest.raises(IntegrityError, match="moved back"):
+        second.insert_tracking(Tracking("chirp", 6))
+    assert second.max_tracking_id("chirp") == 3
+    second.insert_tracking(Tracking("chirp", 4))
+
+    client.delete(key)  # emptied, to rebuild every feed
+    with pytest.raises(IntegrityError, match="moved back"):
+        second.insert_tracking(Tracking("chirp", 5))
+    assert second.max_tracking_id("chirp") is None
+    second.insert_tracking(Tracking("chirp", 1))
+
+    with pytest.raises(IntegrityError, match="moved back"):
+        first.insert_tracking(Tracking("chirp", 2))  # it last saw 5
+    assert first.max_tracking_id("chirp") == 1
+    first.insert_tracking(Tracking("chirp", 2))
+    with pytest.raises(IntegrityError, match="already passed"):
+        second.insert_tracking(Tracking("chirp", 2))
+    assert second.max_tracking_id("chirp") == 2
