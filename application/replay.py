@@ -1,7 +1,10 @@
 """Rebuild every feed from the event log: the log is the truth, feeds are projections.
 
-Replays from event 0 into an empty provider with a fresh position, reporting
-progress per batch, so a lost or corrupted feed store can always be rebuilt.
+``replay_feeds`` replays from event 0 into an empty provider with a fresh
+position, reporting progress per batch. ``rebuild_feeds`` projects the log
+again through a projector whose provider and position were just emptied (a
+lost or corrupted feed store, rebuilt in place): the position is shared, so
+projectors running elsewhere carry on from wherever it is.
 """
 
 from __future__ import annotations
@@ -46,4 +49,18 @@ def replay_feeds(
     stop = count_events(commands)
     started = time.perf_counter()
     events = follower.catch_up(on_batch=on_progress, stop=stop) if stop else 0
+    return ReplayReport(events, time.perf_counter() - started)
+
+
+def rebuild_feeds(
+    commands: ChirpApplication,
+    projector: FeedProjector,
+    on_progress: Callable[[int], object] | None = None,
+) -> ReplayReport:
+    """Project the whole log through ``projector``, from its (emptied)
+    position on; the report counts the events this process projected
+    (projectors running elsewhere share the work)."""
+    follower = LogFollower(commands, projector, batch_size=REPLAY_BATCH_SIZE)
+    started = time.perf_counter()
+    events = follower.catch_up(on_batch=on_progress)
     return ReplayReport(events, time.perf_counter() - started)

@@ -18,13 +18,29 @@ from pathlib import Path
 from tqdm import tqdm
 
 from adapters.inmemory.feeds import InMemoryFeedProvider
-from application.replay import count_events, replay_feeds
+from application.commands import ChirpApplication
+from application.feeds import FeedUnavailableError
+from application.replay import count_events, rebuild_feeds, replay_feeds
 from application.workload import WorkloadError, load_workload
-from chirp.bootstrap import ConfigurationError, Settings, build_chirp, build_workers
+from chirp.bootstrap import (
+    ConfigurationError,
+    Settings,
+    build_chirp,
+    build_feed_projector,
+    build_workers,
+    event_store_env,
+)
 from domain.errors import DomainError
 
 
 def command_replay(settings: Settings, args: argparse.Namespace) -> int:
+    """Feeds in Redis are rebuilt in place: the namespace is emptied (feeds,
+    their position, the catalog's cache), then the whole log is projected
+    into it again. In-memory feeds live in each process (a web process
+    rebuilds its own when it starts), and GetStream's cannot be emptied from
+    here: the log is replayed into an in-memory provider, which measures it."""
+    if settings.feed_provider == "redis":
+        return _rebuild_redis_feeds(settings, args)
     chirp = build_chirp(settings, project_synchronously=False)
     try:
         total = count_events(chirp.commands)
@@ -39,6 +55,35 @@ def command_replay(settings: Settings, args: argparse.Namespace) -> int:
         chirp.close()
     print(
         f"replayed {report.events:,} events in {report.seconds:.2f} s: "
+        f"{report.events_per_second:,.0f} events/s"
+    )
+    return 0
+
+
+def _rebuild_redis_feeds(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.redis.feeds import RedisFeedProvider
+
+    if not args.yes:
+        print(
+            f"chirp: replay empties the Redis namespace {settings.redis_namespace!r} and "
+            "projects every event into it again (pages miss posts until it is done; the event "
+            "log is not touched): run `chirp replay --yes` to go ahead",
+            file=sys.stderr,
+        )
+        return 2
+    commands = ChirpApplication(env=event_store_env(settings))
+    projector, provider = build_feed_projector(settings)
+    try:
+        assert isinstance(provider, RedisFeedProvider)
+        removed = provider.clear()
+        print(f"emptied {settings.redis_namespace!r}: {removed:,} keys", flush=True)
+        total = count_events(commands)
+        with tqdm(total=total, unit="event", desc="rebuilding", disable=args.quiet) as bar:
+            report = rebuild_feeds(commands, projector, bar.update)
+    finally:
+        commands.close()
+    print(
+        f"rebuilt the feeds: projected {report.events:,} events in {report.seconds:.2f} s: "
         f"{report.events_per_second:,.0f} events/s"
     )
     return 0
@@ -115,6 +160,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     replay = commands.add_parser("replay", help="rebuild every feed from the event log")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.add_argument(
+        "--yes", action="store_true", help="with Redis feeds: empty the namespace and rebuild"
+    )
     replay.set_defaults(run=command_replay)
     load = commands.add_parser("load-workload", help="apply a workload file to the event store")
     load.add_argument("workload", help="JSON Lines file from shared/workload/generate.py")
@@ -139,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, DomainError, WorkloadError) as error:
         print(f"chirp: {error}", file=sys.stderr)
         return 2
+    except FeedUnavailableError as error:
+        print(f"chirp: {error}; nothing was changed that the next run cannot redo", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
