@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,16 @@ def test_a_bad_setting_is_a_message_and_exit_2(
     monkeypatch.setenv("DATABASE_URL", "mysql://nope")
     assert main(["demo"]) == 2
     assert "DATABASE_URL" in capsys.readouterr().err
+
+
+def test_replay_with_redis_out_of_reach_says_so_in_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("FEED_PROVIDER", "redis")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    assert main(["replay", "--yes", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("chirp: Redis is unavailable") and err.count("\n") == 1, err
