@@ -3,7 +3,8 @@
 The feed projector writes to the provider, then records the event's position.
 A crash between the two replays the event on restart; the provider's writes
 are idempotent, so the replay changes nothing. A crash inside the provider
-(part of a fan-out done) is retried the same way.
+(part of a fan-out done) is retried the same way. A position moved back
+under a catch-up (a shard lost feed writes) makes it project again from there.
 """
 
 from __future__ import annotations
