@@ -99,8 +99,9 @@ class RedisCluster(RedisServers):
 
     def restart(self, port: int, timeout: float = 30.0) -> None:
         """Kill the node on ``port`` and start it again as it was: the same
-        node id and slots (its ``nodes.conf``) and, with no persistence, no
-        data. Returns once every node sees the cluster ok again."""
+        node id and slots (its ``nodes.conf``) and no data, or the snapshot
+        it last saved if it was told to (``SAVE``). Returns once every node
+        sees the cluster ok again."""
         deadline = time.monotonic() + timeout
         index = self.ports.index(port)
         old = self.processes[index]
@@ -159,6 +160,7 @@ def _start(
                     "--logfile", f"redis-{port}.log",
                     "--save", "",
                     "--appendonly", "no",
+                    "--dbfilename", f"dump-{port}.rdb",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -21,9 +21,13 @@ offset). A primary that continues a known history with an unknown id of its
 own has taken over: the newest checkpoint it holds is the position its
 shard is good for, and the position goes back there (events are projected
 again from it; feed writes are idempotent). A node seen before that now has
-neither a known history nor a known previous one restarted without its data:
-the position goes back to 0. A node never seen (added to the cluster: its
-slots came with their keys, by migration) is taken as it is.
+neither a known history nor a known previous one has restarted (Redis gives
+a primary a new replication id at every start, from its snapshot or AOF
+too): each check also leaves a mark on every primary, in a slot it serves,
+saying the position it held the feeds up to then, and a restarted node holds
+the mark of the data it loaded, or none (the position goes back to 0). A
+node never seen (added to the cluster: its slots came with their keys, by
+migration) is taken as it is.
 
 A catch-up already running in another process, which read the position
 before it moved back, cannot carry it forward past the lost writes again:
@@ -33,11 +37,13 @@ last saw.
 What stays on the position's slot: ``<position key>:{<position key>}:nodes``
 (node id -> the replication id last seen on it), one sorted set per history,
 ``...:history:<replication id>`` (position -> the lowest offset seen with
-it), keeping the newest :data:`CHECKPOINTS_KEPT`.
+it), keeping the newest :data:`CHECKPOINTS_KEPT`. Each primary's mark,
+``<position key>:{<tag>}:mark``, lives in the first slot it serves.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -46,6 +52,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.cluster import RedisCluster
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS as SLOTS
+from redis.crc import key_slot
 
 from application.feeds import FeedUnavailableError
 
@@ -82,6 +90,7 @@ class PrimaryReplication:
     address: str
     replication_id: str
     offset: int
+    first_slot: int
     # The history it took over, and the last offset of it that it holds.
     previous_id: str | None = None
     previous_until: int = -1
@@ -93,13 +102,16 @@ def position_kept(
     known_nodes: Mapping[str, str],
     known_histories: set[str],
     held_checkpoints: Mapping[str, Iterable[int]],
+    held_marks: Mapping[str, int] | None = None,
 ) -> int:
     """The position every primary still holds the feeds up to.
 
     ``known_nodes`` maps the node ids seen before to their replication ids,
-    ``known_histories`` holds the replication ids with checkpoints, and
+    ``known_histories`` holds the replication ids with checkpoints,
     ``held_checkpoints`` gives, for a primary's previous history, the
-    positions of the checkpoints at or before the offset it holds."""
+    positions of the checkpoints at or before the offset it holds, and
+    ``held_marks`` the position of the mark each node holds (see
+    :meth:`ShardHistory.mark_key`), if any."""
     kept = position
     for primary in primaries:
         if primary.replication_id in known_histories:
@@ -108,7 +120,9 @@ def position_kept(
             # A replica promoted: good up to the newest checkpoint it holds.
             kept = min(kept, max(held_checkpoints.get(primary.previous_id, ()), default=0))
         elif primary.node_id in known_nodes:
-            kept = 0  # restarted with no history of what it held
+            # Restarted: it holds what its last mark says (a snapshot or AOF
+            # it loaded), or nothing.
+            kept = min(kept, (held_marks or {}).get(primary.node_id, 0))
     return kept
 
 
@@ -131,6 +145,13 @@ class ShardHistory:
 
     def history_key(self, replication_id: str) -> str:
         return f"{self._tag}:history:{replication_id}"
+
+    def mark_key(self, slot: int) -> str:
+        """The mark of the node serving ``slot``: the position it held the
+        feeds up to when the mark was written. A node that restarts from
+        its own snapshot or AOF holds its mark of then, and every feed write
+        made before it."""
+        return f"{self.position_key}:{{{_tag_of(slot)}}}:mark"
 
     def checked_position(self) -> int | None:
         """The position (None when none was recorded); first, once every
@@ -172,10 +193,13 @@ class ShardHistory:
             if not host:  # a cluster of one node may not know its own address
                 host = self.client.get_default_node().host  # type: ignore[no-untyped-call]
             host, port = self.client.nodes_manager.remap_host_port(host, int(port))
-            primaries.append(self._replication_of(node["node_id"], host, port))
+            first_slot = min(int(ranges[0]) for ranges in node["slots"])
+            primaries.append(self._replication_of(node["node_id"], host, port, first_slot))
         return primaries
 
-    def _replication_of(self, node_id: str, host: str, port: int) -> PrimaryReplication:
+    def _replication_of(
+        self, node_id: str, host: str, port: int, first_slot: int
+    ) -> PrimaryReplication:
         node = self.client.get_node(host=host, port=port)  # type: ignore[no-untyped-call]
         if node is None:  # a node the client has not met yet
             self.client.nodes_manager.initialize()
@@ -194,6 +218,7 @@ class ShardHistory:
             address=f"{host}:{port}",
             replication_id=_text(info["master_replid"]),
             offset=int(info["master_repl_offset"]),
+            first_slot=first_slot,
             previous_id=previous if has_previous else None,
             previous_until=int(info.get("second_repl_offset", 0)) - 1 if has_previous else -1,
         )
@@ -222,7 +247,16 @@ class ShardHistory:
                     known_histories.add(primary.previous_id)
                 held[primary.previous_id] = [int(member) for member in next(answers)]
 
-        kept = position_kept(position, primaries, known_nodes, known_histories, held)
+        restarted = [
+            p
+            for p in primaries
+            if p.node_id in known_nodes
+            and p.replication_id not in known_histories
+            and p.previous_id not in known_histories
+        ]
+        marks = {p.node_id: self.client.get(self.mark_key(p.first_slot)) for p in restarted}
+        held_marks = {node: int(cast(bytes, mark)) for node, mark in marks.items() if mark}
+        kept = position_kept(position, primaries, known_nodes, known_histories, held, held_marks)
         if kept < position:
             self.move_back(kept)
             lost = [p.address for p in primaries if p.replication_id not in known_histories]
@@ -241,11 +275,28 @@ class ShardHistory:
             record.zadd(key, {str(good_up_to): primary.offset}, lt=True)
             record.zremrangebyrank(key, 0, -CHECKPOINTS_KEPT - 1)
             record.hset(self.nodes_key, primary.node_id, primary.replication_id)
+            marked = self.mark_key(primary.first_slot)
+            record.set(marked, good_up_to)
             replaced = {primary.previous_id, known_nodes.get(primary.node_id)}
             for old in replaced - {None, primary.replication_id}:
                 record.delete(self.history_key(cast(str, old)))
         record.execute()
         return kept
+
+
+@functools.cache
+def _slot_tags() -> dict[int, str]:
+    """A short hash tag for every slot (about 110,000 tries, 0.1 s, once)."""
+    tags: dict[int, str] = {}
+    n = 0
+    while len(tags) < SLOTS:
+        tags.setdefault(key_slot(str(n).encode()), str(n))
+        n += 1
+    return tags
+
+
+def _tag_of(slot: int) -> str:
+    return _slot_tags()[slot]
 
 
 def _text(value: object) -> str:

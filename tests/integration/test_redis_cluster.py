@@ -1004,3 +1004,33 @@ def test_a_primary_restarted_without_its_data_gets_every_feed_projected_again(
         provider.clear()
         chirp.close()
         cluster.stop()
+
+
+@pytest.mark.usefixtures("check_at_every_look")
+def test_a_primary_restarted_from_its_snapshot_gets_what_came_after_projected_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A primary restarts from the snapshot it saved (Redis gives it a new
+    replication id): it lacks the feed writes made after the snapshot. The
+    mark it holds says how far its feeds go, and the projection goes back
+    there, not to the first event."""
+    cluster = start_cluster(require_redis_server())
+    shard = cluster.ports[1]
+    chirp, provider, _ = _chirp_on(cluster, away_from=shard)
+    try:
+        reader = _alice_and_a_follower_on(chirp, provider, cluster, shard)
+        before = [chirp.post("alice", f"before {n}") for n in range(2)]
+        chirp.sync()  # a look at the position: the marks say where it is
+        marked = chirp.feed_follower.position
+        assert redis.Redis(port=shard).save()
+        after = chirp.post("alice", "after")
+        cluster.restart(shard)  # from the snapshot: ``after`` is gone from it
+        assert _home(chirp, reader) == before[::-1]
+        _sync(chirp)
+        assert _home(chirp, reader) == [after, *before[::-1]]
+        assert f"projecting again from {marked}" in caplog.text
+        assert marked > 0
+    finally:
+        provider.clear()
+        chirp.close()
+        cluster.stop()

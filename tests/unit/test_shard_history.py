@@ -15,7 +15,13 @@ def primary(
     node_id: str, replication_id: str, previous_id: str | None = None, previous_until: int = -1
 ) -> PrimaryReplication:
     return PrimaryReplication(
-        node_id, f"{node_id}:6379", replication_id, 5000, previous_id, previous_until
+        node_id,
+        f"{node_id}:6379",
+        replication_id,
+        offset=5000,
+        first_slot=0,
+        previous_id=previous_id,
+        previous_until=previous_until,
     )
 
 
@@ -44,6 +50,12 @@ def test_a_promoted_replica_holding_no_checkpoint_sends_the_projection_back_to_t
 def test_a_known_node_back_with_a_history_never_seen_restarted_empty() -> None:
     restarted = primary("n1", NEW)
     assert position_kept(90, [restarted], {"n1": OLD}, {OLD}, {}) == 0
+
+
+def test_a_known_node_restarted_from_its_snapshot_holds_what_its_mark_says() -> None:
+    restarted = primary("n1", NEW)
+    assert position_kept(90, [restarted], {"n1": OLD}, {OLD}, {}, {"n1": 70}) == 70
+    assert position_kept(60, [restarted], {"n1": OLD}, {OLD}, {}, {"n1": 70}) == 60
 
 
 def test_a_node_never_seen_got_its_slots_by_migration_and_lost_nothing() -> None:
