@@ -45,22 +45,20 @@ def replay_feeds(
 ) -> ReplayReport:
     """Project the whole log into ``provider``, which must be empty."""
     projector = FeedProjector(provider, POPOTrackingRecorder(), follow_copy_limit)
-    follower = LogFollower(commands, projector, batch_size=REPLAY_BATCH_SIZE)
-    stop = count_events(commands)
-    started = time.perf_counter()
-    events = follower.catch_up(on_batch=on_progress, stop=stop) if stop else 0
-    return ReplayReport(events, time.perf_counter() - started)
+    return rebuild_feeds(commands, projector, on_progress, stop=count_events(commands))
 
 
 def rebuild_feeds(
     commands: ChirpApplication,
     projector: FeedProjector,
     on_progress: Callable[[int], object] | None = None,
+    stop: int | None = None,
 ) -> ReplayReport:
-    """Project the whole log through ``projector``, from its (emptied)
-    position on; the report counts the events this process projected
-    (projectors running elsewhere share the work)."""
+    """Project the log through ``projector``, from its (emptied) position
+    up to event ``stop`` (every event when None); the report counts the
+    events this process projected (projectors running elsewhere that share
+    the position share the work)."""
     follower = LogFollower(commands, projector, batch_size=REPLAY_BATCH_SIZE)
     started = time.perf_counter()
-    events = follower.catch_up(on_batch=on_progress)
+    events = 0 if stop == 0 else follower.catch_up(on_batch=on_progress, stop=stop)
     return ReplayReport(events, time.perf_counter() - started)

@@ -60,7 +60,7 @@ from application.feeds import FeedUnavailableError
 logger = logging.getLogger(__name__)
 
 # A process checks the primaries (and records checkpoints) at most this
-# often; between checks a look at the position is one MGET. A failover is
+# often; between checks a look at the position is one GET. A failover is
 # noticed at the next check, which moves the position back past whatever
 # was projected meanwhile too: that is projected again with the rest.
 CHECK_INTERVAL_SECONDS = 1.0
@@ -102,7 +102,7 @@ def position_kept(
     known_nodes: Mapping[str, str],
     known_histories: set[str],
     held_checkpoints: Mapping[str, Iterable[int]],
-    held_marks: Mapping[str, int] | None = None,
+    held_marks: Mapping[str, int],
 ) -> int:
     """The position every primary still holds the feeds up to.
 
@@ -110,8 +110,8 @@ def position_kept(
     ``known_histories`` holds the replication ids with checkpoints,
     ``held_checkpoints`` gives, for a primary's previous history, the
     positions of the checkpoints at or before the offset it holds, and
-    ``held_marks`` the position of the mark each node holds (see
-    :meth:`ShardHistory.mark_key`), if any."""
+    ``held_marks`` the position of the mark each node holds, for the nodes
+    that hold one (see :meth:`ShardHistory.mark_key`)."""
     kept = position
     for primary in primaries:
         if primary.replication_id in known_histories:
@@ -122,7 +122,7 @@ def position_kept(
         elif primary.node_id in known_nodes:
             # Restarted: it holds what its last mark says (a snapshot or AOF
             # it loaded), or nothing.
-            kept = min(kept, (held_marks or {}).get(primary.node_id, 0))
+            kept = min(kept, held_marks.get(primary.node_id, 0))
     return kept
 
 
@@ -229,6 +229,7 @@ class ShardHistory:
         read = self.client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
         read.hgetall(self.nodes_key)
         for primary in primaries:
+            read.get(self.mark_key(primary.first_slot))
             read.exists(self.history_key(primary.replication_id))
             if primary.previous_id is not None:
                 read.exists(self.history_key(primary.previous_id))
@@ -239,7 +240,11 @@ class ShardHistory:
         known_nodes = {_text(k): _text(v) for k, v in next(answers).items()}
         known_histories: set[str] = set()
         held: dict[str, list[int]] = {}
+        held_marks: dict[str, int] = {}
         for primary in primaries:
+            mark = next(answers)
+            if mark is not None:
+                held_marks[primary.node_id] = int(mark)
             if next(answers):
                 known_histories.add(primary.replication_id)
             if primary.previous_id is not None:
@@ -247,15 +252,6 @@ class ShardHistory:
                     known_histories.add(primary.previous_id)
                 held[primary.previous_id] = [int(member) for member in next(answers)]
 
-        restarted = [
-            p
-            for p in primaries
-            if p.node_id in known_nodes
-            and p.replication_id not in known_histories
-            and p.previous_id not in known_histories
-        ]
-        marks = {p.node_id: self.client.get(self.mark_key(p.first_slot)) for p in restarted}
-        held_marks = {node: int(cast(bytes, mark)) for node, mark in marks.items() if mark}
         kept = position_kept(position, primaries, known_nodes, known_histories, held, held_marks)
         if kept < position:
             self.move_back(kept)
@@ -275,8 +271,7 @@ class ShardHistory:
             record.zadd(key, {str(good_up_to): primary.offset}, lt=True)
             record.zremrangebyrank(key, 0, -CHECKPOINTS_KEPT - 1)
             record.hset(self.nodes_key, primary.node_id, primary.replication_id)
-            marked = self.mark_key(primary.first_slot)
-            record.set(marked, good_up_to)
+            record.set(self.mark_key(primary.first_slot), good_up_to)
             replaced = {primary.previous_id, known_nodes.get(primary.node_id)}
             for old in replaced - {None, primary.replication_id}:
                 record.delete(self.history_key(cast(str, old)))

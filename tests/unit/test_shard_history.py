@@ -28,28 +28,28 @@ def primary(
 def test_primaries_in_the_histories_checkpoints_were_taken_in_keep_the_position() -> None:
     primaries = [primary("n1", OLD), primary("n2", OTHER)]
     known = {"n1": OLD, "n2": OTHER}
-    assert position_kept(90, primaries, known, {OLD, OTHER}, {}) == 90
+    assert position_kept(90, primaries, known, {OLD, OTHER}, {}, {}) == 90
 
 
 def test_the_first_look_takes_every_primary_as_it_is() -> None:
     primaries = [primary("n1", OLD), primary("n2", OTHER, previous_id=NEW, previous_until=7)]
-    assert position_kept(90, primaries, {}, set(), {}) == 90
+    assert position_kept(90, primaries, {}, set(), {}, {}) == 90
 
 
 def test_a_promoted_replica_is_good_up_to_the_newest_checkpoint_it_holds() -> None:
     promoted = primary("n3", NEW, previous_id=OLD, previous_until=4000)
-    kept = position_kept(90, [promoted], {"n1": OLD}, {OLD}, {OLD: [60, 75, 40]})
+    kept = position_kept(90, [promoted], {"n1": OLD}, {OLD}, {OLD: [60, 75, 40]}, {})
     assert kept == 75
 
 
 def test_a_promoted_replica_holding_no_checkpoint_sends_the_projection_back_to_the_start() -> None:
     promoted = primary("n3", NEW, previous_id=OLD, previous_until=10)
-    assert position_kept(90, [promoted], {"n1": OLD}, {OLD}, {OLD: []}) == 0
+    assert position_kept(90, [promoted], {"n1": OLD}, {OLD}, {OLD: []}, {}) == 0
 
 
 def test_a_known_node_back_with_a_history_never_seen_restarted_empty() -> None:
     restarted = primary("n1", NEW)
-    assert position_kept(90, [restarted], {"n1": OLD}, {OLD}, {}) == 0
+    assert position_kept(90, [restarted], {"n1": OLD}, {OLD}, {}, {}) == 0
 
 
 def test_a_known_node_restarted_from_its_snapshot_holds_what_its_mark_says() -> None:
@@ -60,7 +60,7 @@ def test_a_known_node_restarted_from_its_snapshot_holds_what_its_mark_says() -> 
 
 def test_a_node_never_seen_got_its_slots_by_migration_and_lost_nothing() -> None:
     added = primary("n4", NEW)
-    assert position_kept(90, [primary("n1", OLD), added], {"n1": OLD}, {OLD}, {}) == 90
+    assert position_kept(90, [primary("n1", OLD), added], {"n1": OLD}, {OLD}, {}, {}) == 90
 
 
 def test_the_position_is_the_lowest_any_primary_holds() -> None:
@@ -70,6 +70,6 @@ def test_the_position_is_the_lowest_any_primary_holds() -> None:
         primary("n4", "d" * 40, previous_id="e" * 40, previous_until=100),
     ]
     held = {OTHER: [80], "e" * 40: [70, 50]}
-    assert position_kept(90, primaries, {"n1": OLD}, {OLD, OTHER, "e" * 40}, held) == 70
+    assert position_kept(90, primaries, {"n1": OLD}, {OLD, OTHER, "e" * 40}, held, {}) == 70
     # never above the position itself
-    assert position_kept(60, primaries, {"n1": OLD}, {OLD, OTHER, "e" * 40}, held) == 60
+    assert position_kept(60, primaries, {"n1": OLD}, {OLD, OTHER, "e" * 40}, held, {}) == 60
