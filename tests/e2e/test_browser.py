@@ -7,69 +7,11 @@ notifications; the author deletes it and it is gone from all three.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
 from domain.text import weighted_length
-from tests.services import services_required
-from web.runtime import use_chirp
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-PASSWORD = "browser-test-password-1"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop running in this thread, which
-    # makes Django refuse the test database teardown unless told it is safe.
-    if shutil.which(CHROMIUM) is None:
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver)"
-        if services_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield instance
-        instance.close()
-    if previous is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def live_chirp(transactional_db: None) -> Iterator[Chirp]:
-    instance = build_chirp(Settings(database_url="memory:"))
-    previous = use_chirp(instance)
-    yield instance
-    use_chirp(previous)
-    instance.close()
-
-
-def sign_up(page: Page, base: str, username: str, display_name: str) -> None:
-    page.goto(f"{base}/signup")
-    page.fill("#id_username", username)
-    page.fill("#id_display_name", display_name)
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_password_again", PASSWORD)
-    page.click("form button[type=submit]")
-    expect(page.locator("nav")).to_contain_text(f"@{username}")
+from tests.e2e.actions import sign_up
 
 
 def test_follow_post_see_everywhere_delete_gone_everywhere(
