@@ -122,3 +122,34 @@ def test_valid_utf8_query_strings_still_work(client: Client, chirp: Chirp) -> No
     response = client.get("/compose/count", QUERY_STRING="text=caf%C3%A9+%F0%9F%90%A6")
     assert response.status_code == 200
     assert response.json()["weighted_length"] == 7
+
+
+def test_sign_up_refuses_a_spoofing_display_name_beside_the_field(
+    client: Client, chirp: Chirp
+) -> None:
+    form = {
+        "username": "mallory",
+        "display_name": "Ali\u200bce Liddell",
+        "password": "a-long-test-password-42",
+        "password_again": "a-long-test-password-42",
+    }
+    response = client.post("/signup", form)
+    assert response.status_code == 400
+    page = html(response)
+    assert "invisible characters such as U+200B (ZERO WIDTH SPACE)" in page
+    assert not User.objects.filter(username="mallory").exists()
+    assert events(chirp) == 0
+
+
+def test_settings_refuse_direction_controls_in_names_and_control_characters_in_bios(
+    logged_in: Callable[[str], Client], chirp: Chirp
+) -> None:
+    client = logged_in("alice")
+    before = events(chirp)
+    response = client.post("/settings", {"display_name": "Evil\u202e", "bio": ""})
+    assert response.status_code == 400
+    assert "direction controls such as U+202E (RIGHT-TO-LEFT OVERRIDE)" in html(response)
+    response = client.post("/settings", {"display_name": "Alice", "bio": "bell\x07"})
+    assert response.status_code == 400
+    assert "a bio cannot contain control characters such as U+0007" in html(response)
+    assert events(chirp) == before
