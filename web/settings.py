@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "web.middleware.DomainErrorMiddleware",
+    "web.middleware.RefuseInvalidUtf8Middleware",
 ]
 
 ROOT_URLCONF = "web.urls"

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from application.queries import InvalidQuery
 from domain.errors import DomainError
-from domain.text import MAX_WEIGHTED_LENGTH, is_valid_length, normalize_hashtag, weighted_length
+from domain.text import MAX_WEIGHTED_LENGTH, normalize_hashtag, post_text_problem, weighted_length
 from domain.user import username_key
 from web.forms import PostForm, ProfileForm, SignUpForm
 from web.runtime import get_chirp
@@ -70,14 +70,17 @@ def post_create(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def compose_count(request: HttpRequest) -> JsonResponse:
-    """The server's weighted length of a draft, for the live counter."""
+    """The server's weighted length of a draft, for the live counter, and
+    whether it may be posted: the very rule posting applies, with its reason."""
     text = request.GET.get("text", "")
     length = weighted_length(text)
+    problem = post_text_problem(text)
     return JsonResponse(
         {
             "weighted_length": length,
             "remaining": MAX_WEIGHTED_LENGTH - length,
-            "valid": bool(text.strip()) and is_valid_length(text),
+            "valid": problem is None,
+            "message": problem,
         }
     )
 
