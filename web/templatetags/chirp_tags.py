@@ -1,14 +1,18 @@
-"""Template tags: render an activity by its verb, link a post's entities safely."""
+"""Template tags: render an activity by its verb, link a post's entities safely,
+say how long ago something happened."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
 
 from application.queries import FeedItem, Notification
 from domain.text import normalize_hashtag
@@ -63,6 +67,16 @@ def linkify(item: FeedItem) -> SafeString:
         position = entity.end
     parts.append(escape(text[position:]))
     return mark_safe("".join(parts))
+
+
+@register.filter
+def relative_time(moment: datetime) -> str:
+    """"now" under a minute ago (or a moment ahead of this server's clock),
+    otherwise Django's ``timesince`` and "ago": "5 minutes ago"."""
+    now = timezone.now() if timezone.is_aware(moment) else datetime.now()
+    if now - moment < timedelta(minutes=1):
+        return "now"
+    return f"{timesince(moment, now)} ago"
 
 
 @register.filter
