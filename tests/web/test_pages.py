@@ -239,6 +239,19 @@ def test_relative_time_with_exact_time_on_hover(
     assert " ago</time>" in page
 
 
+def test_what_happened_under_a_minute_ago_says_now(
+    logged_in: Callable[[str], Client], person: Callable[..., User], chirp: Chirp
+) -> None:
+    client = logged_in("alice")
+    person("bob")
+    chirp.follow("bob", "alice")
+    chirp.post("alice", "fresh")
+    for url in ["/@alice", "/notifications"]:  # a post; a new follower
+        page = html(client.get(url))
+        assert ">now</time>" in page, url
+        assert "0\xa0minutes" not in page, url
+
+
 def test_feeds_unavailable_is_a_503_page(
     logged_in: Callable[[str], Client], chirp: Chirp, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,15 +1,19 @@
 """Template tags: render an activity by its verb, link a post's entities safely,
-and show display names so that they cannot disguise the handle beside them."""
+and show display names so that they cannot disguise the handle beside them;
+say how long ago something happened."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django import template
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
 
 from application.queries import FeedItem, Notification
 from domain.text import normalize_hashtag, without_refused_name_characters
@@ -96,6 +100,16 @@ def isolated(text: str) -> str:
     """``text`` between FSI and PDI, for plain text such as a page title where
     no ``<bdi>`` can isolate it from what follows."""
     return f"{FIRST_STRONG_ISOLATE}{text}{POP_DIRECTIONAL_ISOLATE}"
+
+
+@register.filter
+def relative_time(moment: datetime) -> str:
+    """"now" under a minute ago (or a moment ahead of this server's clock),
+    otherwise Django's ``timesince`` and "ago": "5 minutes ago"."""
+    now = timezone.now() if timezone.is_aware(moment) else datetime.now()
+    if now - moment < timedelta(minutes=1):
+        return "now"
+    return f"{timesince(moment, now)} ago"
 
 
 @register.filter
