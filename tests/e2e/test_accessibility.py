@@ -35,6 +35,7 @@ AA_TEXT_CONTRAST = 4.5
 # The endpoints that never answer with a page of their own.
 NOT_PAGES = {
     "compose_count": "answers the live counter with JSON",
+    "health": "answers monitors with JSON",
     "logout": "always redirects",
 }
 
