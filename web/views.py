@@ -12,7 +12,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from application.queries import InvalidQuery
 from domain.errors import DomainError
@@ -34,7 +34,7 @@ def _cursor(request: HttpRequest) -> str | None:
     return request.GET.get("cursor") or None
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
     if viewer is None:
@@ -68,7 +68,7 @@ def post_create(request: HttpRequest) -> HttpResponse:
     return _home(request, viewer, form, status=400)
 
 
-@require_GET
+@require_safe
 def compose_count(request: HttpRequest) -> JsonResponse:
     """The server's weighted length of a draft, for the live counter."""
     text = request.GET.get("text", "")
@@ -82,7 +82,7 @@ def compose_count(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@require_safe
 def profile(request: HttpRequest, username: str) -> HttpResponse:
     chirp = get_chirp()
     viewer = _viewer(request)
@@ -118,12 +118,12 @@ def _user_list(request: HttpRequest, username: str, which: str) -> HttpResponse:
     return render(request, "web/user_list.html", context)
 
 
-@require_GET
+@require_safe
 def followers(request: HttpRequest, username: str) -> HttpResponse:
     return _user_list(request, username, "followers")
 
 
-@require_GET
+@require_safe
 def following(request: HttpRequest, username: str) -> HttpResponse:
     return _user_list(request, username, "following")
 
@@ -142,7 +142,7 @@ def unfollow(request: HttpRequest, username: str) -> HttpResponse:
     return redirect("profile", username=username)
 
 
-@require_GET
+@require_safe
 def tag(request: HttpRequest, tag: str) -> HttpResponse:
     chirp = get_chirp()
     try:
@@ -161,7 +161,7 @@ def tag(request: HttpRequest, tag: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def notifications(request: HttpRequest) -> HttpResponse:
     chirp = get_chirp()
     viewer = request.user.get_username()
@@ -172,7 +172,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return render(request, "web/notifications.html", context)
 
 
-@require_GET
+@require_safe
 def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
     chirp = get_chirp()
     item = chirp.queries.post(post_id)
@@ -194,7 +194,7 @@ def post_delete(request: HttpRequest, username: str, post_id: UUID) -> HttpRespo
     return redirect("profile", username=request.user.get_username())
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
@@ -213,7 +213,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def settings_view(request: HttpRequest) -> HttpResponse:
     chirp = get_chirp()
     viewer = request.user.get_username()
