@@ -18,10 +18,10 @@ from application.queries import InvalidQuery
 from domain.errors import DomainError
 from domain.text import MAX_WEIGHTED_LENGTH, is_valid_length, normalize_hashtag, weighted_length
 from domain.user import username_key
+from web import services
 from web.forms import PostForm, ProfileForm, SignUpForm
 from web.runtime import get_chirp
 from web.selectors import following_of, sidebar
-from web.services import sign_up
 
 USERS_PER_PAGE = 50
 
@@ -131,14 +131,14 @@ def following(request: HttpRequest, username: str) -> HttpResponse:
 @login_required
 @require_POST
 def follow(request: HttpRequest, username: str) -> HttpResponse:
-    get_chirp().follow(request.user.get_username(), username)
+    services.follow(get_chirp(), request.user.get_username(), username)
     return redirect("profile", username=username)
 
 
 @login_required
 @require_POST
 def unfollow(request: HttpRequest, username: str) -> HttpResponse:
-    get_chirp().unfollow(request.user.get_username(), username)
+    services.unfollow(get_chirp(), request.user.get_username(), username)
     return redirect("profile", username=username)
 
 
@@ -190,7 +190,7 @@ def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpRespo
 @login_required
 @require_POST
 def post_delete(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
-    get_chirp().delete_post(post_id, by=request.user.get_username())
+    services.delete_post(get_chirp(), post_id, by=request.user.get_username())
     return redirect("profile", username=request.user.get_username())
 
 
@@ -202,7 +202,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            account = sign_up(get_chirp(), data["username"], data["password"], data["display_name"])
+            account = services.sign_up(
+                get_chirp(), data["username"], data["password"], data["display_name"]
+            )
         except DomainError as error:
             form.add_error("username", str(error))
         else:

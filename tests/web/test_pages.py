@@ -124,11 +124,7 @@ def test_follow_errors_are_messages(
     response = client.post("/@alice/follow")
     assert response.status_code == 400 and "cannot follow yourself" in html(response)
     assert client.post("/@nobody/follow").status_code == 404
-    client.post("/@bob/follow")
-    response = client.post("/@bob/follow")
-    assert response.status_code == 400 and "already follow" in html(response)
-    response = client.post("/@carol/unfollow")
-    assert response.status_code == 400 and "do not follow @carol" in html(response)
+    assert client.post("/@nobody/unfollow").status_code == 404
 
 
 def test_followers_and_following_lists(
