@@ -1,7 +1,8 @@
 """Views: parse the request, call a command or query, render. No rules live here.
 
 Domain errors propagate to ``web.middleware`` (a 4xx page with the message);
-form errors re-render the form with status 400.
+form errors re-render the form with status 400, except the compose form's: a
+refused post redirects home, where its draft and errors are shown again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from web.runtime import get_chirp
 from web.selectors import following_of, sidebar
 
 USERS_PER_PAGE = 50
+REFUSED_DRAFT = "chirp_refused_draft"  # session key: a refused post's text and errors
 
 
 def _viewer(request: HttpRequest) -> str | None:
@@ -37,35 +39,41 @@ def _cursor(request: HttpRequest) -> str | None:
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
-    if viewer is None:
-        return render(request, "web/welcome.html", {"sidebar": sidebar(get_chirp(), None)})
-    return _home(request, viewer, PostForm())
-
-
-def _home(request: HttpRequest, viewer: str, form: PostForm, status: int = 200) -> HttpResponse:
     chirp = get_chirp()
+    if viewer is None:
+        return render(request, "web/welcome.html", {"sidebar": sidebar(chirp, None)})
+    # A refused post's draft and errors, left by post_create, are shown once.
+    refused = request.session.pop(REFUSED_DRAFT, None) or {}
     context = {
-        "form": form,
+        "form": PostForm.fresh(str(refused.get("text", ""))),
+        "compose_errors": [str(message) for message in refused.get("errors", [])],
         "page": chirp.queries.home_timeline(viewer, cursor=_cursor(request)),
         "sidebar": sidebar(chirp, viewer),
         "max_length": MAX_WEIGHTED_LENGTH,
     }
-    return render(request, "web/home.html", context, status=status)
+    return render(request, "web/home.html", context)
 
 
 @login_required
 @require_POST
 def post_create(request: HttpRequest) -> HttpResponse:
+    """Post, then redirect home (Post/Redirect/Get). A refused post keeps its
+    draft and errors in the session for the home page, so a refresh there
+    never sends the post again."""
     viewer = request.user.get_username()
     form = PostForm(request.POST)
     if form.is_valid():
         try:
-            get_chirp().post(viewer, form.cleaned_data["text"])
+            get_chirp().post(viewer, form.cleaned_data["text"], key=form.cleaned_data["token"])
         except DomainError as error:
             form.add_error("text", str(error))
         else:
             return redirect("home")
-    return _home(request, viewer, form, status=400)
+    request.session[REFUSED_DRAFT] = {
+        "text": request.POST.get("text", ""),
+        "errors": form.error_messages(),
+    }
+    return redirect("home")
 
 
 @require_safe

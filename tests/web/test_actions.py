@@ -3,7 +3,9 @@ delete confirmation and the compose counter's guards."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from uuid import UUID
 
 import pytest
 from django.contrib.auth.models import User
@@ -92,3 +94,79 @@ def test_deleting_an_already_deleted_post_is_done_for_its_author(
     assert response.status_code == 302 and response["Location"] == "/@alice"
     assert chirp.commands.recorder.max_notification_id() == before
     assert chirp.commands.get_post(post_id).is_deleted
+
+
+def form_token(page: str) -> str:
+    match = re.search(r'name="token" value="([^"]+)"', page)
+    assert match is not None, "the compose form has no token"
+    return match.group(1)
+
+
+def test_each_compose_form_gets_a_fresh_token(logged_in: Callable[[str], Client]) -> None:
+    client = logged_in("alice")
+    first, second = (form_token(html(client.get("/"))) for _ in range(2))
+    assert UUID(first) != UUID(second)
+
+
+def test_a_post_form_sent_twice_stores_one_post(
+    logged_in: Callable[[str], Client], chirp: Chirp
+) -> None:
+    client = logged_in("alice")
+    token = form_token(html(client.get("/")))
+    before = chirp.commands.recorder.max_notification_id() or 0
+    for _ in range(2):  # a double click, or a resend after a lost answer
+        response = client.post("/post", {"text": "only once", "token": token})
+        assert response.status_code == 302 and response["Location"] == "/"
+    assert chirp.commands.recorder.max_notification_id() == before + 1
+    assert [item.text for item in chirp.queries.profile_feed("alice").items] == ["only once"]
+    # A new form (a new token) is a new post, even with the same text.
+    again = form_token(html(client.get("/")))
+    client.post("/post", {"text": "only once", "token": again})
+    assert len(chirp.queries.profile_feed("alice").items) == 2
+
+
+def test_a_refused_post_redirects_home_with_the_draft_and_the_message(
+    logged_in: Callable[[str], Client], chirp: Chirp
+) -> None:
+    client = logged_in("alice")
+    token = form_token(html(client.get("/")))
+    before = chirp.commands.recorder.max_notification_id()
+    draft = "<b>far</b> too long " + "x" * 300
+    response = client.post("/post", {"text": draft, "token": token})
+    assert response.status_code == 302 and response["Location"] == "/"
+    page = html(client.get("/"))
+    assert "at most 280 characters" in page
+    assert "&lt;b&gt;far&lt;/b&gt; too long " + "x" * 300 + "</textarea>" in page
+    assert form_token(page) != token  # a fresh form: pressing Post again is a new try
+    # Shown once: a refresh of the home page is a clean compose box.
+    again = html(client.get("/"))
+    assert "at most 280 characters" not in again and "far" not in again
+    assert chirp.commands.recorder.max_notification_id() == before
+
+
+def test_a_form_token_that_is_not_a_uuid_is_refused_with_a_message(
+    logged_in: Callable[[str], Client], chirp: Chirp
+) -> None:
+    client = logged_in("alice")
+    before = chirp.commands.recorder.max_notification_id()
+    response = client.post("/post", {"text": "hello", "token": "not-a-uuid"})
+    assert response.status_code == 302
+    page = html(client.get("/"))
+    assert "press Post again" in page and "hello</textarea>" in page
+    assert chirp.commands.recorder.max_notification_id() == before
+
+
+def test_a_form_sent_again_with_an_edited_text_keeps_the_new_text(
+    logged_in: Callable[[str], Client], chirp: Chirp
+) -> None:
+    client = logged_in("alice")
+    token = form_token(html(client.get("/")))
+    client.post("/post", {"text": "first words", "token": token})
+    # The browser's back button brings the old form back; the person edits it.
+    client.post("/post", {"text": "second thoughts", "token": token})
+    page = html(client.get("/"))
+    assert "already sent with another text" in page
+    assert "second thoughts</textarea>" in page
+    client.post("/post", {"text": "second thoughts", "token": form_token(page)})
+    texts = [item.text for item in chirp.queries.profile_feed("alice").items]
+    assert texts == ["second thoughts", "first words"]
