@@ -15,8 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from application.queries import InvalidQuery
-from domain.errors import DomainError
+from application.queries import FeedItem, InvalidQuery
+from application.service import Chirp
+from domain.errors import DomainError, NotTheAuthor
 from domain.text import MAX_WEIGHTED_LENGTH, is_valid_length, normalize_hashtag, weighted_length
 from domain.user import username_key
 from web import services
@@ -180,12 +181,18 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return render(request, "web/notifications.html", context)
 
 
-@require_safe
-def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
-    chirp = get_chirp()
+def _post_at(chirp: Chirp, username: str, post_id: UUID) -> FeedItem:
+    """The post ``post_id`` when ``username`` wrote it (its address), else 404."""
     item = chirp.queries.post(post_id)
     if username_key(item.author.username) != username_key(username):
         raise Http404("no such post")
+    return item
+
+
+@require_safe
+def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
+    chirp = get_chirp()
+    item = _post_at(chirp, username, post_id)
     viewer = _viewer(request)
     context = {
         "item": item,
@@ -196,10 +203,20 @@ def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpRespo
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def post_delete(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
-    services.delete_post(get_chirp(), post_id, by=request.user.get_username())
-    return redirect("profile", username=request.user.get_username())
+    """GET asks the author to confirm (a page whose form POSTs here); POST deletes."""
+    chirp = get_chirp()
+    viewer = request.user.get_username()
+    if request.method == "POST":
+        services.delete_post(chirp, post_id, by=viewer)
+        return redirect("profile", username=viewer)
+    item = _post_at(chirp, username, post_id)
+    if username_key(item.author.username) != username_key(viewer):
+        raise NotTheAuthor("only its author can delete a post")
+    return render(
+        request, "web/post_delete.html", {"item": item, "sidebar": sidebar(chirp, viewer)}
+    )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

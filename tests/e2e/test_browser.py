@@ -44,7 +44,9 @@ def test_follow_post_see_everywhere_delete_gone_everywhere(
 
     alice.goto(f"{base}/@alice")
     alice.click(".post a.time")
-    alice.click("button:has-text('Delete this post')")
+    alice.click("a:has-text('Delete this post')")
+    expect(alice.locator("main")).to_contain_text("cannot be undone")
+    alice.click("button:has-text('Yes, delete it')")
     expect(alice.locator("main")).to_contain_text("You have not posted yet")
 
     for url in pages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from django.contrib.auth.models import User
@@ -170,3 +170,37 @@ def test_a_form_sent_again_with_an_edited_text_keeps_the_new_text(
     client.post("/post", {"text": "second thoughts", "token": form_token(page)})
     texts = [item.text for item in chirp.queries.profile_feed("alice").items]
     assert texts == ["second thoughts", "first words"]
+
+
+def test_delete_asks_for_confirmation_on_a_page_of_its_own(
+    logged_in: Callable[[str], Client], chirp: Chirp
+) -> None:
+    client = logged_in("alice")
+    post_id = chirp.post("alice", "think twice")
+    delete_url = f"/@alice/{post_id}/delete"
+    post_page = html(client.get(f"/@alice/{post_id}"))
+    # The post page links to the confirmation; no form there deletes at once.
+    assert f'href="{delete_url}"' in post_page
+    assert f'action="{delete_url}"' not in post_page
+    response = client.get(delete_url)
+    page = html(response)
+    assert response.status_code == 200
+    assert "think twice" in page and "cannot be undone" in page
+    assert re.search(rf'<form method="post" action="{delete_url}">', page)
+    assert f'href="/@alice/{post_id}"' in page  # keep it: back to the post
+    assert not chirp.commands.get_post(post_id).is_deleted  # asking deletes nothing
+    assert client.post(delete_url).status_code == 302
+    assert chirp.commands.get_post(post_id).is_deleted
+
+
+def test_only_the_author_is_asked_to_confirm_a_delete(
+    client: Client, logged_in: Callable[[str], Client], person: Callable[..., User], chirp: Chirp
+) -> None:
+    person("bob")
+    post_id = chirp.post("bob", "bob's")
+    assert client.get(f"/@bob/{post_id}/delete")["Location"].startswith("/login")
+    logged_in("alice")
+    assert client.get(f"/@bob/{post_id}/delete").status_code == 403
+    assert client.get(f"/@alice/{post_id}/delete").status_code == 404  # not alice's post
+    assert client.get(f"/@bob/{uuid4()}/delete").status_code == 404
+    assert not chirp.commands.get_post(post_id).is_deleted
