@@ -21,7 +21,7 @@ from domain.errors import DomainError, NotTheAuthor
 from domain.text import MAX_WEIGHTED_LENGTH, is_valid_length, normalize_hashtag, weighted_length
 from domain.user import username_key
 from web import services
-from web.forms import PostForm, ProfileForm, SignUpForm
+from web.forms import MAX_POST_RAW_LENGTH, PostForm, ProfileForm, SignUpForm
 from web.runtime import get_chirp
 from web.selectors import following_of, sidebar
 
@@ -79,8 +79,20 @@ def post_create(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def compose_count(request: HttpRequest) -> JsonResponse:
-    """The server's weighted length of a draft, for the live counter."""
+    """The server's weighted length of a draft, for the live counter. Only for
+    people logged in, and only for drafts the post form could take: a longer
+    one is refused before it costs any counting."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in to count a draft"}, status=403)
     text = request.GET.get("text", "")
+    if len(text) > MAX_POST_RAW_LENGTH:
+        return JsonResponse(
+            {
+                "error": f"a draft may have at most {MAX_POST_RAW_LENGTH} characters;"
+                f" this one has {len(text)}"
+            },
+            status=400,
+        )
     length = weighted_length(text)
     return JsonResponse(
         {

@@ -128,9 +128,7 @@ def test_a_post_resent_to_another_process_is_stored_once(settings: Settings) -> 
         post_id = first.post("alice", "sent twice", key=key)
         assert second.post("alice", "sent twice", key=key) == post_id
         second.sync()
-        assert [item.text for item in second.queries.profile_feed("alice").items] == [
-            "sent twice"
-        ]
+        assert [item.text for item in second.queries.profile_feed("alice").items] == ["sent twice"]
         assert second.commands.recorder.max_notification_id() == 2  # registered, posted
     finally:
         second.close()

@@ -12,6 +12,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from application.service import Chirp
+from web import views
+from web.forms import MAX_POST_RAW_LENGTH
 
 
 def html(response: object) -> str:
@@ -204,3 +206,27 @@ def test_only_the_author_is_asked_to_confirm_a_delete(
     assert client.get(f"/@alice/{post_id}/delete").status_code == 404  # not alice's post
     assert client.get(f"/@bob/{uuid4()}/delete").status_code == 404
     assert not chirp.commands.get_post(post_id).is_deleted
+
+
+def test_compose_count_needs_a_log_in_and_answers_json(client: Client, chirp: Chirp) -> None:
+    response = client.get("/compose/count", {"text": "hello"})
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert "log in" in response.json()["error"]
+
+
+def test_compose_count_refuses_a_draft_far_past_the_limit_before_counting(
+    logged_in: Callable[[str], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = logged_in("alice")
+    assert client.get("/compose/count", {"text": "x" * MAX_POST_RAW_LENGTH}).status_code == 200
+
+    def must_not_count(text: str) -> int:
+        raise AssertionError("a draft past the form's limit was counted")
+
+    monkeypatch.setattr(views, "weighted_length", must_not_count)
+    response = client.get("/compose/count", {"text": "x" * 20_000})
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        f"a draft may have at most {MAX_POST_RAW_LENGTH} characters; this one has 20000"
+    )

@@ -94,7 +94,8 @@ def test_csrf_is_enforced(person: Callable[..., User], chirp: Chirp) -> None:
     assert chirp.queries.profile_feed("alice").items == []
 
 
-def test_compose_count_agrees_with_the_domain(client: Client, chirp: Chirp) -> None:
+def test_compose_count_agrees_with_the_domain(logged_in: Callable[[str], Client]) -> None:
+    client = logged_in("alice")
     for text in ["hello", "日本語のテキスト", "emoji 👩‍👩‍👧 ok", "see https://example.com/x"]:
         data = client.get("/compose/count", {"text": text}).json()
         assert data["weighted_length"] == weighted_length(text)

@@ -19,6 +19,14 @@
     counter.dataset.weightedLength = String(result.weighted_length);
   }
 
+  // A draft far past the limit is refused before counting: say why.
+  function refuse(result) {
+    counter.textContent = result.error;
+    counter.classList.remove("warn");
+    counter.classList.add("over");
+    button.disabled = true;
+  }
+
   async function refresh() {
     if (inFlight) inFlight.abort();
     inFlight = new AbortController();
@@ -27,6 +35,7 @@
         signal: inFlight.signal, headers: { "Accept": "application/json" },
       });
       if (response.ok) show(await response.json());
+      else if (response.status === 400) refuse(await response.json());
     } catch (error) {
       if (error.name !== "AbortError") counter.textContent = "?";
     }
