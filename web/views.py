@@ -22,6 +22,7 @@ from domain.text import MAX_WEIGHTED_LENGTH, is_valid_length, normalize_hashtag,
 from domain.user import username_key
 from web import services
 from web.forms import MAX_POST_RAW_LENGTH, PostForm, ProfileForm, SignUpForm
+from web.limits import limit_per_ip
 from web.runtime import get_chirp
 from web.selectors import following_of, sidebar
 
@@ -232,6 +233,7 @@ def post_delete(request: HttpRequest, username: str, post_id: UUID) -> HttpRespo
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
+@limit_per_ip("signup", "CHIRP_SIGNUP_LIMIT_PER_IP")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
