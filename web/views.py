@@ -44,8 +44,11 @@ def home(request: HttpRequest) -> HttpResponse:
     chirp = get_chirp()
     if viewer is None:
         return render(request, "web/welcome.html", {"sidebar": sidebar(chirp, None)})
-    # A refused post's draft and errors, left by post_create, are shown once.
-    refused = request.session.pop(REFUSED_DRAFT, None) or {}
+    # A refused post's draft and errors, left by post_create, are shown once
+    # (by a GET: a HEAD leaves them for the page that will be read).
+    refused = request.session.get(REFUSED_DRAFT) or {}
+    if request.method == "GET":
+        request.session.pop(REFUSED_DRAFT, None)
     context = {
         "form": PostForm.fresh(str(refused.get("text", ""))),
         "compose_errors": [str(message) for message in refused.get("errors", [])],

@@ -136,6 +136,7 @@ def test_a_refused_post_redirects_home_with_the_draft_and_the_message(
     draft = "<b>far</b> too long " + "x" * 300
     response = client.post("/post", {"text": draft, "token": token})
     assert response.status_code == 302 and response["Location"] == "/"
+    assert client.head("/").status_code == 200  # a HEAD does not use the draft up
     page = html(client.get("/"))
     assert "at most 280 characters" in page
     assert "&lt;b&gt;far&lt;/b&gt; too long " + "x" * 300 + "</textarea>" in page
