@@ -4,7 +4,9 @@ Modelled on GetStream's v2 feeds (``shared/reference/getstream-feeds.md``) so
 that the in-memory, Redis and GetStream adapters are interchangeable:
 
 - a feed is ``group:id``; an activity added to a feed is copied to the feeds
-  that follow it (one hop) and to its ``to`` targets (and their followers);
+  that follow it (one hop) and to its ``to`` targets (and their followers),
+  however many there are: an adapter whose service takes fewer targets a
+  request (GetStream takes 100) sends them in several;
 - the same ``foreign_id`` + ``time`` written again replaces, never duplicates,
   and one activity reaching a feed by two paths shows once;
 - removing by ``foreign_id`` on the origin feed removes every copy: a copy
@@ -29,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 FEED_PART = re.compile(r"^[\w-]+\Z")
-MAX_TO_TARGETS = 100
 MAX_ADD_TO_MANY = 5000
 DEFAULT_COPY_LIMIT = 100
 MAX_COPY_LIMIT = 1000
@@ -97,10 +98,6 @@ class Activity:
                 raise FeedInputError(f"an activity needs a non-empty {name}")
         if self.time.tzinfo is not None:
             raise FeedInputError("activity time must be naive UTC")
-        if len(self.to) > MAX_TO_TARGETS:
-            raise FeedInputError(
-                f"an activity may have at most {MAX_TO_TARGETS} 'to' targets, not {len(self.to)}"
-            )
 
 
 @dataclass(frozen=True)
@@ -212,9 +209,10 @@ class FeedProvider(ABC):
 
     @abstractmethod
     def add_activity(self, feed: FeedId, activity: Activity) -> str:
-        """Store ``activity`` in ``feed``, its followers, its ``to`` targets and
-        their followers; return the activity id. Writing the same
-        ``foreign_id`` + ``time`` again replaces it and returns the same id."""
+        """Store ``activity`` in ``feed``, its followers, its ``to`` targets
+        (any number of them) and their followers; return the activity id.
+        Writing the same ``foreign_id`` + ``time`` again replaces it and
+        returns the same id."""
 
     def store_activity(self, feed: FeedId, activity: Activity) -> str:
         """:meth:`add_activity` without the copies to ``feed``'s own followers

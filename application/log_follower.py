@@ -2,25 +2,40 @@
 
 Works on every eventsourcing recorder (SQLite has no ``subscribe``): it reads
 notifications after the projector's tracked position, in batches. ``catch_up``
-runs synchronously (after a command, in tests, in replay); ``start`` polls in a
-background thread so events written by other processes are projected too.
+runs synchronously and raises what the projector raised (replay, workers,
+tests); ``try_catch_up`` is what commands and the background thread use: it
+never raises, and after a failure it waits for the next retry (backing off up
+to ``max_retry`` seconds) instead of trying on every command. An event that
+keeps failing is reported (logged, and in :meth:`LogFollower.status`) and
+retried until it projects; the events after it wait, and nothing is skipped.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
+from application.projection_status import (
+    STUCK_AFTER_ATTEMPTS,
+    PendingEvent,
+    ProjectionFailure,
+    ProjectionStatus,
+)
 from application.projectors import Projector
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
+OPERATIONS_DOC = "docs/operations.md, 'A stuck projection'"
 
 
 class LogFollower:
@@ -29,24 +44,41 @@ class LogFollower:
         application: Application[Any],
         projector: Projector,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        name: str = "projection",
+        first_retry: float = FIRST_RETRY_SECONDS,
+        max_retry: float = MAX_RETRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.application = application
         self.projector = projector
         self.batch_size = batch_size
+        self.name = name
+        self.first_retry = first_retry
+        self.max_retry = max_retry
+        self._clock = clock
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failure: ProjectionFailure | None = None
+        self._retry_at = 0.0
 
     @property
     def position(self) -> int:
         """The id of the last event projected (0 when none)."""
         return self.projector.tracking_recorder.max_tracking_id(self.application.name) or 0
 
+    @property
+    def failure(self) -> ProjectionFailure | None:
+        """The event this follower last failed to project, until it projects."""
+        return self._failure
+
     def catch_up(
         self, on_batch: Callable[[int], object] | None = None, stop: int | None = None
     ) -> int:
         """Project every event after ``position`` (up to ``stop``); return how
-        many were projected. ``on_batch(n)`` is called after each batch."""
+        many were projected. ``on_batch(n)`` is called after each batch. An
+        event the projector fails on is noted as :attr:`failure` and its
+        error raised; the position stays before it."""
         processed = 0
         with self._lock:
             start = self.position
@@ -55,9 +87,15 @@ class LogFollower:
                     start=start, limit=self.batch_size, stop=stop, inclusive_of_start=False
                 )
                 if not notifications:
+                    self._forget_failure_before(start)
                     return processed
                 for notification in notifications:
-                    if not self._project(notification, start):
+                    try:
+                        projected = self._project(notification, start)
+                    except Exception as error:
+                        self._note_failure(notification, error)
+                        raise
+                    if not projected:
                         start = self.position  # it moved: go on from where it is
                         break
                     start = notification.id
@@ -66,7 +104,20 @@ class LogFollower:
                     if on_batch is not None:
                         on_batch(len(notifications))
                     if len(notifications) < self.batch_size:
+                        self._forget_failure_before(start)
                         return processed
+
+    def try_catch_up(self, force: bool = False) -> bool:
+        """:meth:`catch_up`, never raising: whether it got to the end of the
+        log. After a failure it does nothing until the retry is due (unless
+        ``force``), so commands do not each pay for an event that fails."""
+        if self._failure is not None and not force and self._clock() < self._retry_at:
+            return False
+        try:
+            self.catch_up()
+        except Exception:  # noted and logged by catch_up; the retry is scheduled
+            return False
+        return True
 
     def _project(self, notification: Notification, previous: int) -> bool:
         """Project one event, the one after position ``previous``; False when
@@ -83,26 +134,125 @@ class LogFollower:
             return False
         return True
 
+    def _note_failure(self, notification: Notification, error: Exception) -> None:
+        previous = self._failure
+        same_event = previous is not None and previous.event_id == notification.id
+        attempts = previous.attempts + 1 if previous is not None and same_event else 1
+        failure = ProjectionFailure(
+            event_id=notification.id,
+            topic=notification.topic,
+            error_type=type(error).__name__,
+            error=f"{type(error).__name__}: {error}",
+            attempts=attempts,
+            since=previous.since if previous is not None and same_event else _now(),
+        )
+        self._failure = failure
+        delay = min(self.max_retry, self.first_retry * 2 ** (attempts - 1))
+        self._retry_at = self._clock() + delay
+        where = f"projection {self.name!r} on event {notification.id} ({notification.topic})"
+        if attempts < STUCK_AFTER_ATTEMPTS:
+            logger.warning(
+                "%s failed (attempt %d), retrying in %.1f s: %s",
+                where,
+                attempts,
+                delay,
+                failure.error,
+                exc_info=attempts == 1,
+            )
+        else:
+            logger.error(
+                "%s is stuck after %d attempts since %s: %s. Commands are still stored; "
+                "the events after it wait, and it is retried every %.0f s (see %s)",
+                where,
+                attempts,
+                failure.since.isoformat(timespec="seconds"),
+                failure.error,
+                delay,
+                OPERATIONS_DOC,
+                exc_info=attempts == STUCK_AFTER_ATTEMPTS,
+            )
+
+    def _forget_failure_before(self, position: int) -> None:
+        """The failed event is projected now (here or by another process)."""
+        failure = self._failure
+        if failure is not None and position >= failure.event_id:
+            self._failure = None
+            logger.warning(
+                "projection %r resumed: event %d (%s) projected after %d failed attempts",
+                self.name,
+                failure.event_id,
+                failure.topic,
+                failure.attempts,
+            )
+
+    def status(self) -> ProjectionStatus:
+        """Where this projection is, what it waits on, and any failure."""
+        head = self.application.recorder.max_notification_id() or 0
+        try:
+            position: int | None = self.position
+        except Exception as error:  # the store holding the position is out of reach
+            logger.warning("could not read the position of %r: %s", self.name, error)
+            position = None
+        pending = None
+        if position is not None and position < head:
+            pending = self._pending_event(position)
+        return ProjectionStatus(self.name, position, head, pending, self._failure)
+
+    def _pending_event(self, position: int) -> PendingEvent | None:
+        found = self.application.recorder.select_notifications(
+            start=position, limit=1, inclusive_of_start=False
+        )
+        if not found:
+            return None
+        notification = found[0]
+        try:
+            event = self.application.mapper.to_domain_event(notification)
+        except Exception:  # an event that cannot even be read says so when projected
+            event = None
+        stored_at = getattr(event, "timestamp", None)
+        if not isinstance(stored_at, datetime):
+            stored_at = None
+        return PendingEvent(notification.id, notification.topic, stored_at)
+
     def start(self, poll_interval: float = 0.2) -> None:
         """Keep catching up in a daemon thread until :meth:`stop`."""
         if self._thread is not None:
             return
         self._stopping.clear()
         self._thread = threading.Thread(
-            target=self._run, args=(poll_interval,), name="log-follower", daemon=True
+            target=self._run, args=(poll_interval,), name=f"log-follower {self.name}", daemon=True
         )
         self._thread.start()
 
     def _run(self, poll_interval: float) -> None:
         while not self._stopping.is_set():
-            try:
-                self.catch_up()
-            except Exception:  # keep following; the position makes the retry safe
-                logger.exception("projecting the event log failed; retrying")
-            self._stopping.wait(poll_interval)
+            self.try_catch_up()
+            wait = poll_interval
+            if self._failure is not None:
+                wait = max(wait, self._retry_at - self._clock())
+            self._stopping.wait(wait)
 
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+def catch_up_each(
+    followers: Sequence[LogFollower], on_batch: Callable[[int], object] | None = None
+) -> None:
+    """Catch each follower up as far as it goes, then raise the first failure:
+    an event one projection fails on does not hold the others back."""
+    failures: list[Exception] = []
+    for follower in followers:
+        try:
+            follower.catch_up(on_batch=on_batch)
+        except Exception as error:  # noted and logged by the follower
+            failures.append(error)
+    if failures:
+        raise failures[0]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from eventsourcing.popo import POPOTrackingRecorder
 
 from application.commands import ChirpApplication
-from application.feeds import DEFAULT_COPY_LIMIT, FeedProvider
+from application.feeds import DEFAULT_COPY_LIMIT, FeedProvider, FeedUnavailableError
 from application.log_follower import LogFollower
 from application.projectors import FeedProjector
 
 REPLAY_BATCH_SIZE = 2000
+
+
+class ReplayStopped(Exception):
+    """An event could not be projected: the replay stopped before it."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,19 @@ def rebuild_feeds(
     up to event ``stop`` (every event when None); the report counts the
     events this process projected (projectors running elsewhere that share
     the position share the work)."""
-    follower = LogFollower(commands, projector, batch_size=REPLAY_BATCH_SIZE)
+    follower = LogFollower(commands, projector, batch_size=REPLAY_BATCH_SIZE, name="replay")
     started = time.perf_counter()
-    events = 0 if stop == 0 else follower.catch_up(on_batch=on_progress, stop=stop)
+    try:
+        events = 0 if stop == 0 else follower.catch_up(on_batch=on_progress, stop=stop)
+    except FeedUnavailableError:
+        raise
+    except Exception as error:
+        failure = follower.failure
+        if failure is None:
+            raise
+        raise ReplayStopped(
+            f"replay stopped at event {failure.event_id} ({failure.topic}), which could not be"
+            f" projected: {failure.error}. The events before it are projected; see"
+            " docs/operations.md, 'A stuck projection'"
+        ) from error
     return ReplayReport(events, time.perf_counter() - started)

@@ -5,6 +5,11 @@ composition root (``chirp.bootstrap``). In synchronous mode (the embedded
 default and the tests) each command projects its own events before returning,
 so the author sees their post at once; a background follower also picks up
 events written by other processes sharing the event store.
+
+A command succeeded once its events are stored: projecting them afterwards
+never raises into the command. An event a projection fails on is retried in
+the background (and by later commands, once its retry is due) until it
+projects; ``projections()`` says where each projection is.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from uuid import UUID
 
 from application.catalog import Catalog
 from application.commands import ChirpApplication
-from application.feeds import FeedProvider, FeedUnavailableError
+from application.feeds import FeedProvider
 from application.log_follower import LogFollower
 from application.pages import PageReader
+from application.projection_status import ProjectionStatus
 from application.projectors import CatalogProjector, FeedProjector
 from application.queries import FeedQueries
 from domain.user import User
@@ -40,8 +46,8 @@ class Chirp:
         self.catalog = catalog
         self.provider: FeedProvider = feed_projector.provider
         self.queries = FeedQueries(self.provider, catalog, page_reader)
-        self.catalog_follower = LogFollower(commands, CatalogProjector(catalog))
-        self.feed_follower = LogFollower(commands, feed_projector)
+        self.catalog_follower = LogFollower(commands, CatalogProjector(catalog), name="catalog")
+        self.feed_follower = LogFollower(commands, feed_projector, name="feeds")
         self.project_synchronously = project_synchronously
         # Set when workers elsewhere project the feeds (Dramatiq): commands
         # then ask them to, and this process never projects feeds itself.
@@ -50,13 +56,19 @@ class Chirp:
     # -- projections ---------------------------------------------------------
 
     def sync(self) -> None:
-        """Project every event written so far. The catalog goes first, so a
-        feed never points at a post the catalog does not know yet."""
-        self.catalog_follower.catch_up()
+        """Project every event written so far, now, even an event whose
+        retry is not due yet (a failure is logged, not raised). The catalog
+        goes first, so a feed rarely points at a post the catalog does not
+        know yet (and such a post is not shown until it does)."""
+        self.catalog_follower.try_catch_up(force=True)
         if self.request_feed_projection is not None:
-            self.request_feed_projection()
+            self._request_feed_projection()
         else:
-            self.feed_follower.catch_up()
+            self.feed_follower.try_catch_up(force=True)
+
+    def projections(self) -> list[ProjectionStatus]:
+        """Where each projection is: the catalog's and the feeds'."""
+        return [self.catalog_follower.status(), self.feed_follower.status()]
 
     def start_following(self, poll_interval: float = 0.2) -> None:
         self.catalog_follower.start(poll_interval)
@@ -71,22 +83,23 @@ class Chirp:
 
     def _after_command(self) -> None:
         """Project the command's events now. The command itself has already
-        succeeded: if the feed service is unreachable, the background follower
-        (or the next command) projects them once it is back."""
+        succeeded, whatever happens here: an event that cannot be projected
+        now (a service out of reach, a failing event) is retried by the
+        background follower and later commands, and reported meanwhile."""
+        if not self.project_synchronously:
+            return  # bulk loads: the followers or workers catch up later
+        self.catalog_follower.try_catch_up()
         if self.request_feed_projection is not None:
-            if not self.project_synchronously:
-                return  # bulk loads: the workers catch up when next asked or started
-            self.catalog_follower.catch_up()
-            try:
-                self.request_feed_projection()
-            except Exception:  # the broker is down; the next request catches up
-                logger.exception("could not ask the feed workers to project; later commands will")
-        elif self.project_synchronously:
-            self.catalog_follower.catch_up()
-            try:
-                self.feed_follower.catch_up()
-            except FeedUnavailableError:
-                logger.warning("feeds unavailable; the command's events will be projected later")
+            self._request_feed_projection()
+        else:
+            self.feed_follower.try_catch_up()
+
+    def _request_feed_projection(self) -> None:
+        assert self.request_feed_projection is not None
+        try:
+            self.request_feed_projection()
+        except Exception:  # the broker is down; the next request catches up
+            logger.exception("could not ask the feed workers to project; later commands will")
 
     # -- commands ------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from application.feeds import (
     FeedProvider,
     FeedUnavailableError,
 )
+from application.log_follower import catch_up_each
 from application.pages import PageReader
 from application.projectors import FeedProjector
 from application.service import Chirp
@@ -578,8 +579,9 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
 
     def catch_up() -> None:
         lease: RenewedLock = leases.current
-        chirp.catalog_follower.catch_up(on_batch=lambda _: lease.check())
-        chirp.feed_follower.catch_up(on_batch=lambda _: lease.check())
+        catch_up_each(
+            [chirp.catalog_follower, chirp.feed_follower], on_batch=lambda _: lease.check()
+        )
 
     workers.bind(provider, catch_up, lock)
     return workers, chirp

@@ -1,8 +1,9 @@
 """The ``chirp`` command: replay feeds, load a workload file, run a short demo,
-run the feed workers (Dramatiq, ``CHIRP_PROJECTION=dramatiq``).
+run the feed workers (Dramatiq, ``CHIRP_PROJECTION=dramatiq``), and say where
+each projection is (``chirp status``).
 
 Bad input ends with a one-line message on stderr and exit status 2, never a
-traceback.
+traceback; a replay stopped by an event it cannot project, with exit status 1.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -20,7 +22,8 @@ from tqdm import tqdm
 from adapters.inmemory.feeds import InMemoryFeedProvider
 from application.commands import ChirpApplication
 from application.feeds import FeedUnavailableError
-from application.replay import count_events, rebuild_feeds, replay_feeds
+from application.projection_status import ProjectionStatus
+from application.replay import ReplayStopped, count_events, rebuild_feeds, replay_feeds
 from application.workload import WorkloadError, load_workload
 from chirp.bootstrap import (
     ConfigurationError,
@@ -134,6 +137,50 @@ def command_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def command_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Each projection's position, the end of the log, and the oldest event
+    it has still to project. Exit status 1 when a projection's position
+    cannot be read or that event has waited more than ``--max-lag`` seconds
+    (a monitoring check); the error of a failing event is in the log of the
+    process projecting it."""
+    chirp = build_chirp(settings, project_synchronously=False)
+    try:
+        statuses = chirp.projections()
+    finally:
+        chirp.close()
+    in_each_process = settings.feed_provider == "inmemory"
+    now = datetime.now(UTC)
+    healthy = True
+    for status in statuses:
+        if status.name == "feeds" and in_each_process:
+            print("feeds: in memory, in each web process (rebuilt when it starts): see /health")
+            continue
+        line, late = _status_line(status, now, args.max_lag)
+        print(line)
+        healthy = healthy and status.position is not None and not late
+    return 0 if healthy else 1
+
+
+def _status_line(status: ProjectionStatus, now: datetime, max_lag: float) -> tuple[str, bool]:
+    """The line ``chirp status`` prints for ``status``, and whether its
+    oldest waiting event is older than ``max_lag`` seconds."""
+    if status.position is None:
+        return f"{status.name}: position unreadable (its store is out of reach)", False
+    line = f"{status.name}: at event {status.position:,} of {status.head:,}"
+    pending = status.pending
+    if pending is None:
+        return line + ", up to date", False
+    line += f", {status.lag:,} behind; next: event {pending.event_id:,} ({pending.topic})"
+    if pending.stored_at is None:
+        return line + ", which cannot be read", True
+    waited = (now - pending.stored_at).total_seconds()
+    line += f", stored {waited:,.0f} s ago"
+    late = waited > max_lag
+    if late:
+        line += f": more than {max_lag:g} s behind (see docs/operations.md)"
+    return line, late
+
+
 def command_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run Dramatiq worker threads for the feed actors until SIGINT/SIGTERM.
     Start as many of these processes as needed; they share the Redis queues."""
@@ -177,6 +224,16 @@ def parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
     worker.set_defaults(run=command_worker)
+    status = commands.add_parser(
+        "status", help="where each projection is, and the event it waits on"
+    )
+    status.add_argument(
+        "--max-lag",
+        type=float,
+        default=60.0,
+        help="exit 1 when an event has waited longer than this many seconds (default 60)",
+    )
+    status.set_defaults(run=command_status)
     return root
 
 
@@ -189,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except FeedUnavailableError as error:
         print(f"chirp: {error}; nothing was changed that the next run cannot redo", file=sys.stderr)
+        return 1
+    except ReplayStopped as error:
+        print(f"chirp: {error}", file=sys.stderr)
         return 1
 
 

@@ -17,6 +17,10 @@ class InvalidDisplayName(DomainError):
     pass
 
 
+class InvalidBio(DomainError):
+    pass
+
+
 class UserNotFound(DomainError):
     pass
 

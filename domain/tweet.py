@@ -10,14 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTweetText, NotTheAuthor, TweetAlreadyDeleted
-from domain.text import (
-    MAX_WEIGHTED_LENGTH,
-    extract_hashtags,
-    extract_mentions,
-    extract_urls,
-    normalize_hashtag,
-    weighted_length,
-)
+from domain.text import extract_entities, normalize_hashtag, post_text_problem
 from domain.user import username_key
 
 _POST_KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://chirp.example/posts")
@@ -41,30 +34,28 @@ class TextEntity:
 
 
 def check_text(text: str) -> None:
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidTweetText("a post cannot be empty")
-    length = weighted_length(text)
-    if length > MAX_WEIGHTED_LENGTH:
-        raise InvalidTweetText(
-            f"a post may be at most {MAX_WEIGHTED_LENGTH} characters long; this one counts {length}"
-        )
-    if "\x00" in text:
-        raise InvalidTweetText("a post cannot contain NUL characters")
+    """Refuse a text ``domain.text.post_text_problem`` refuses, with its reason."""
+    problem = post_text_problem(text)
+    if problem is not None:
+        raise InvalidTweetText(problem)
 
 
 def find_entities(text: str, known_usernames: dict[str, str]) -> list[TextEntity]:
-    """The entities of ``text``, in order. Mentions are kept only for users
-    in ``known_usernames`` (lower-cased name -> canonical name), under their
-    canonical name, so that a replay resolves them exactly as the post did."""
-    entities = [
-        TextEntity("hashtag", tag.text, tag.start, tag.end) for tag in extract_hashtags(text)
-    ]
-    for mention in extract_mentions(text):
-        canonical = known_usernames.get(username_key(mention.text))
-        if canonical is not None:
-            entities.append(TextEntity("mention", canonical, mention.start, mention.end))
-    entities += [TextEntity("url", url.text, url.start, url.end) for url in extract_urls(text)]
-    return sorted(entities, key=lambda entity: entity.start)
+    """The entities of ``text``, in order, none overlapping another (a mention
+    or hashtag inside a URL is part of the URL). Mentions are kept only for
+    users in ``known_usernames`` (lower-cased name -> canonical name), under
+    their canonical name, so that a replay resolves them exactly as the post
+    did."""
+    entities = []
+    for kind, found in extract_entities(text):
+        value = found.text
+        if kind == "mention":
+            canonical = known_usernames.get(username_key(found.text))
+            if canonical is None:
+                continue
+            value = canonical
+        entities.append(TextEntity(kind, value, found.start, found.end))
+    return entities
 
 
 def hashtags_of(entities: list[TextEntity]) -> list[str]:
@@ -85,8 +76,8 @@ def post_id_for_key(author: str, key: UUID) -> UUID:
 
 
 def mentioned_usernames_in(text: str) -> list[str]:
-    """Every @name written in ``text``, before resolving them to users."""
-    return [mention.text for mention in extract_mentions(text)]
+    """Every @name written in ``text`` (outside URLs), before resolving them to users."""
+    return [found.text for kind, found in extract_entities(text) if kind == "mention"]
 
 
 class Tweet(Aggregate):

@@ -9,11 +9,12 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import (
     AlreadyFollowing,
     CannotFollowSelf,
+    InvalidBio,
     InvalidDisplayName,
     InvalidUsername,
     NotFollowing,
 )
-from domain.text import is_valid_username
+from domain.text import bio_character_problem, is_valid_username, name_character_problem
 
 MAX_DISPLAY_NAME_LENGTH = 50
 MAX_BIO_LENGTH = 160
@@ -37,12 +38,25 @@ def check_username(username: str) -> None:
 
 
 def check_display_name(display_name: str) -> None:
+    """A display name is shown beside its @handle: one line of at most
+    ``MAX_DISPLAY_NAME_LENGTH`` characters, none of which could reorder, hide
+    or break the text around it (``domain.text.name_character_problem``)."""
     if len(display_name) > MAX_DISPLAY_NAME_LENGTH:
         raise InvalidDisplayName(
             f"a display name may have at most {MAX_DISPLAY_NAME_LENGTH} characters"
         )
-    if any(ch in display_name for ch in "\r\n\t\x00"):
-        raise InvalidDisplayName("a display name must be a single line")
+    problem = name_character_problem(display_name)
+    if problem is not None:
+        raise InvalidDisplayName(problem)
+
+
+def check_bio(bio: str) -> None:
+    """A bio is a few lines of text, with a post's character rule."""
+    if len(bio) > MAX_BIO_LENGTH:
+        raise InvalidBio(f"a bio may have at most {MAX_BIO_LENGTH} characters")
+    problem = bio_character_problem(bio)
+    if problem is not None:
+        raise InvalidBio(problem)
 
 
 class User(Aggregate):
@@ -98,8 +112,7 @@ class User(Aggregate):
         display_name = display_name.strip() or self.username
         check_display_name(display_name)
         bio = bio.strip()
-        if len(bio) > MAX_BIO_LENGTH:
-            raise InvalidDisplayName(f"a bio may have at most {MAX_BIO_LENGTH} characters")
+        check_bio(bio)
         if (display_name, bio) != (self.display_name, self.bio):
             self._update_profile(self.username, display_name, bio)
 

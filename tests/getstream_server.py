@@ -11,7 +11,13 @@ calls for Chirp's feed operations, under ``/api/v1.0/``:
 - ``feed/{group}/{id}/follows/{group:id}/``: DELETE unfollows (``keep_history``);
 - ``feed/add_to_many/``, ``follow_many/``, ``unfollow_many/``: the batch forms;
 - ``activities/``: GET by ``ids`` or by ``foreign_ids`` + ``timestamps``; POST
-  replaces activities' data by ``foreign_id`` + ``time`` (update_activities).
+  replaces activities' data by ``foreign_id`` + ``time`` (update_activities);
+- ``feed_targets/{group}/{id}/activity_to_targets/``: POST adds ``to``
+  targets (``added_targets``) to an activity the feed holds, by
+  ``foreign_id`` + ``time``.
+
+An activity's ``to`` takes at most 100 targets, and so does ``added_targets``,
+as on GetStream.
 
 Requests are checked as GetStream checks them: the ``api_key`` query
 parameter names an app; ``Authorization`` holds a JWT signed (HS256) with
@@ -66,6 +72,7 @@ from application.feeds import (
 )
 
 WIRE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
+MAX_TO_TARGETS = 100
 MAX_FOLLOW_PAGE = 500
 FEED_PART = re.compile(r"[\w-]+")
 # An activity's own fields; "target" is kept with the custom fields.
@@ -196,6 +203,9 @@ class App:
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_foreign_id_time: dict[tuple[str, datetime], str] = field(default_factory=dict)
     follow_times: dict[tuple[FeedId, FeedId], str] = field(default_factory=dict)
+    # (origin feed, foreign_id, time) of each activity added to a feed and not
+    # removed from it since: the activities whose targets may be updated.
+    added: set[tuple[FeedId, str, datetime]] = field(default_factory=set)
 
 
 class GetStreamServer:
@@ -406,6 +416,10 @@ class GetStreamServer:
             case "POST", ["activities"]:
                 _allow(claims, "activities", "write")
                 return self._update(app, data)
+            case "POST", ["feed_targets", group, feed_id, "activity_to_targets"]:
+                feed = _feed(group, feed_id)
+                _allow(claims, "feed_targets", "write", feed)
+                return self._add_targets(app, feed, data)
         raise ApiError(404, 16, "DoesNotExistException", f"no endpoint {method} {parts.path}")
 
     def _authenticate(
@@ -439,6 +453,8 @@ class GetStreamServer:
         activity = _activity(app, data, allow_to=True)
         aid = app.provider.add_activity(feed, activity)
         self._remember(app, aid, activity)
+        with self._lock:
+            app.added.add((feed, activity.foreign_id, activity.time))
         return {**_represent(aid, activity), "origin": None, "to": [str(t) for t in activity.to]}
 
     def _add_to_many(self, app: App, data: object) -> dict[str, Any]:
@@ -481,7 +497,46 @@ class GetStreamServer:
         if query.get("foreign_id") not in ("1", "true", "True"):
             raise input_error("this test server removes activities by foreign_id only")
         app.provider.remove_activity(feed, foreign_id)
+        with self._lock:
+            app.added -= {entry for entry in app.added if entry[:2] == (feed, foreign_id)}
         return {"removed": foreign_id}
+
+    def _add_targets(self, app: App, feed: FeedId, data: object) -> dict[str, Any]:
+        """``update_activity_to_targets`` with ``added_targets`` only."""
+        if not isinstance(data, dict):
+            raise input_error("activity_to_targets takes a JSON object")
+        if "new_targets" in data or "removed_targets" in data:
+            raise input_error("this test server only adds targets (added_targets)")
+        added = data.get("added_targets")
+        if not isinstance(added, list) or not added:
+            raise input_error("added_targets must be a non-empty list")
+        if len(added) > MAX_TO_TARGETS:
+            raise input_error(f"added_targets may list at most {MAX_TO_TARGETS} feeds")
+        targets = tuple(_parse_feed(text) for text in added)
+        foreign_id, moment = _text(data.get("foreign_id")), _parse_time(data.get("time"))
+        with self._lock:
+            aid = app.by_foreign_id_time.get((foreign_id, moment))
+            held = (feed, foreign_id, moment) in app.added
+        if aid is None or not held:
+            raise ApiError(
+                404, 16, "DoesNotExistException", f"{feed} holds no activity {foreign_id!r}"
+            )
+        stored = app.activities[aid]
+        activity = Activity(
+            actor=stored["actor"],
+            verb=stored["verb"],
+            object=stored["object"],
+            foreign_id=foreign_id,
+            time=moment,
+            to=targets,
+            extra={
+                name: value
+                for name, value in stored.items()
+                if name not in RESERVED_FIELDS | STANDARD_FIELDS and value is not None
+            },
+        )
+        app.provider.add_activity(feed, activity)  # the same activity, with more targets
+        return {"added": [str(target) for target in targets], "removed": [], "new": []}
 
     def _follow(self, app: App, source: FeedId, data: object) -> dict[str, Any]:
         if not isinstance(data, dict):
@@ -764,6 +819,8 @@ def _activity(app: App, data: object, allow_to: bool) -> Activity:
             raise input_error("to field targeting is not permitted via this endpoint")
         if not isinstance(data["to"], list):
             raise input_error("to must be a list")
+        if len(data["to"]) > MAX_TO_TARGETS:
+            raise input_error(f"to may list at most {MAX_TO_TARGETS} feeds")
         for entry in data["to"]:
             feed_text, _, token = str(entry).partition(" ")
             target = _parse_feed(feed_text)

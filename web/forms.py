@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import uuid4
 
 from django import forms
 from django.contrib.auth import password_validation
 
 from domain.errors import DomainError
-from domain.user import MAX_BIO_LENGTH, MAX_DISPLAY_NAME_LENGTH, check_username
+from domain.user import (
+    MAX_BIO_LENGTH,
+    MAX_DISPLAY_NAME_LENGTH,
+    check_bio,
+    check_display_name,
+    check_username,
+)
+
+
+def _domain_checked(check: Callable[[str], None], value: str) -> str:
+    """``value`` when the domain's ``check`` accepts it; its message as the
+    field's error otherwise, so the form shows it beside the field."""
+    try:
+        check(value)
+    except DomainError as error:
+        raise forms.ValidationError(str(error)) from None
+    return value
 
 
 class SignUpForm(forms.Form):
@@ -20,12 +37,10 @@ class SignUpForm(forms.Form):
     password_again = forms.CharField(widget=forms.PasswordInput, strip=False)
 
     def clean_username(self) -> str:
-        username: str = self.cleaned_data["username"]
-        try:
-            check_username(username)
-        except DomainError as error:
-            raise forms.ValidationError(str(error)) from None
-        return username
+        return _domain_checked(check_username, self.cleaned_data["username"])
+
+    def clean_display_name(self) -> str:
+        return _domain_checked(check_display_name, self.cleaned_data["display_name"])
 
     def clean(self) -> dict[str, object] | None:
         cleaned = super().clean()
@@ -71,3 +86,9 @@ class ProfileForm(forms.Form):
     bio = forms.CharField(
         max_length=MAX_BIO_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+    def clean_display_name(self) -> str:
+        return _domain_checked(check_display_name, self.cleaned_data["display_name"])
+
+    def clean_bio(self) -> str:
+        return _domain_checked(check_bio, self.cleaned_data["bio"])

@@ -1,15 +1,23 @@
-"""Turn the application's typed errors into pages with the right HTTP status.
+"""Turn the application's typed errors into pages with the right HTTP status,
+and refuse requests whose text is not text.
 
 Views let ``DomainError`` propagate; a person sees its message on a 4xx page,
 never a 500 or a traceback. A feed service that cannot be reached is a 503,
 and so is a Redis cache (``CHIRP_CACHE_URL``, where the log-in limits count).
+A query string or form body that is not valid UTF-8 is a 400 before any view
+sees it.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
+from email import policy
+from email.parser import BytesParser
+from urllib.parse import unquote_to_bytes
 
 import redis
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -55,3 +63,71 @@ class DomainErrorMiddleware:
         return render(
             request, "web/error.html", {"title": title, "message": str(exception)}, status=status
         )
+
+
+class RefuseInvalidUtf8Middleware:
+    """Answer 400 to a query string or form body that is not valid in its
+    character set (UTF-8 unless a multipart body declares another). Django
+    decodes them with replacement characters, which would store mojibake in
+    place of what the person wrote."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        refused = _undecodable_part(request)
+        if refused is not None:
+            where, charset = refused
+            message = (
+                f"The {where} of this request is not valid {charset} text, so it was not "
+                "used. Send it again from Chirp's own pages, or encode it as UTF-8."
+            )
+            return render(
+                request,
+                "web/error.html",
+                {"title": "That did not work", "message": message},
+                status=400,
+            )
+        return self.get_response(request)
+
+
+def _undecodable_part(request: HttpRequest) -> tuple[str, str] | None:
+    """Which part of ``request`` is not text in the character set Django will
+    decode it with, and that character set's name; None when all of it is."""
+    charset = codecs.lookup(request.encoding or settings.DEFAULT_CHARSET).name.upper()
+    # WSGI hands the raw query string over as Latin-1 text (PEP 3333).
+    query = request.META.get("QUERY_STRING", "")
+    if not _decodes(unquote_to_bytes(query.encode("latin-1", "replace")), charset):
+        return "address", charset
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    if request.content_type == "application/x-www-form-urlencoded":
+        # Django reads these as UTF-8 whatever they declare (as HTML does).
+        body = request.body.replace(b"+", b" ")
+        return None if _decodes(unquote_to_bytes(body), "utf-8") else ("form", "UTF-8")
+    if request.content_type == "multipart/form-data":
+        return None if _multipart_fields_decode(request, charset) else ("form", charset)
+    return None
+
+
+def _multipart_fields_decode(request: HttpRequest, charset: str) -> bool:
+    """Whether every field of a multipart body that is not a file is text."""
+    head = f"Content-Type: {request.META.get('CONTENT_TYPE', '')}\r\n\r\n".encode("latin-1")
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + request.body)
+    if not message.is_multipart():
+        return True
+    for part in message.iter_parts():
+        if part.get_filename() is not None:
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and not _decodes(payload, charset):
+            return False
+    return True
+
+
+def _decodes(data: bytes, charset: str) -> bool:
+    try:
+        data.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True

@@ -130,6 +130,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "web.middleware.DomainErrorMiddleware",
+    "web.middleware.RefuseInvalidUtf8Middleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 

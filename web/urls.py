@@ -3,12 +3,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import limits, views
+from web import health, limits, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("post", views.post_create, name="post_create"),
     path("compose/count", views.compose_count, name="compose_count"),
+    path("health", health.health, name="health"),
     path("notifications", views.notifications, name="notifications"),
     path("settings", views.settings_view, name="settings"),
     path("tags/<str:tag>", views.tag, name="tag"),

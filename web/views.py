@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from application.queries import FeedItem, InvalidQuery
 from application.service import Chirp
 from domain.errors import DomainError, NotTheAuthor
-from domain.text import MAX_WEIGHTED_LENGTH, is_valid_length, normalize_hashtag, weighted_length
+from domain.text import MAX_WEIGHTED_LENGTH, normalize_hashtag, post_text_problem, weighted_length
 from domain.user import username_key
 from web import services
 from web.forms import MAX_POST_RAW_LENGTH, PostForm, ProfileForm, SignUpForm
@@ -83,9 +83,10 @@ def post_create(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def compose_count(request: HttpRequest) -> JsonResponse:
-    """The server's weighted length of a draft, for the live counter. Only for
-    people logged in, and only for drafts the post form could take: a longer
-    one is refused before it costs any counting."""
+    """The server's weighted length of a draft, for the live counter, and
+    whether it may be posted: the very rule posting applies, with its reason.
+    Only for people logged in, and only for drafts the post form could take:
+    a longer one is refused before it costs any counting."""
     if not request.user.is_authenticated:
         return JsonResponse({"error": "log in to count a draft"}, status=403)
     text = request.GET.get("text", "")
@@ -98,11 +99,13 @@ def compose_count(request: HttpRequest) -> JsonResponse:
             status=400,
         )
     length = weighted_length(text)
+    problem = post_text_problem(text)
     return JsonResponse(
         {
             "weighted_length": length,
             "remaining": MAX_WEIGHTED_LENGTH - length,
-            "valid": bool(text.strip()) and is_valid_length(text),
+            "valid": problem is None,
+            "message": problem,
         }
     )
 

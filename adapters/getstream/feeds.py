@@ -3,7 +3,10 @@
 Each port operation is one stream-python call (batches: one per chunk):
 
 - ``add_activity``: ``feed.add_activity``, ``to`` targets signed by the
-  client (POST ``feed/{group}/{id}/``);
+  client (POST ``feed/{group}/{id}/``), at most 100 of them; further targets
+  are added to the stored activity 100 a request by
+  ``feed.update_activity_to_targets`` (POST
+  ``feed_targets/{group}/{id}/activity_to_targets/``);
 - ``remove_activity``: ``feed.remove_activity(foreign_id=...)``
   (DELETE ``feed/{group}/{id}/{foreign_id}/?foreign_id=1``);
 - ``add_to_many``: ``client.add_to_many`` (POST ``feed/add_to_many/``), then
@@ -79,6 +82,9 @@ DEFAULT_TIMEOUT: Final = 6.0  # stream-python's and stream-django's
 FOLLOW_BATCH_SIZE: Final = 2500
 #: Followers or followed feeds asked for per request.
 FOLLOW_PAGE_SIZE: Final = 500
+#: ``to`` targets GetStream takes in one request (adding an activity, or
+#: adding targets to a stored one).
+TO_TARGETS_PER_REQUEST: Final = 100
 
 #: Field names GetStream gives a meaning of its own; an activity's ``extra``
 #: may not use them, and they are not read back as ``extra``.
@@ -230,11 +236,27 @@ class GetStreamFeedProvider(FeedProvider):
 
     def add_activity(self, feed: FeedId, activity: Activity) -> str:
         wire = self._wire(feed)
-        targets = [self._wire(target) for target in dict.fromkeys(activity.to) if target != feed]
+        targets = [
+            str(self._wire(target)) for target in dict.fromkeys(activity.to) if target != feed
+        ]
         data = _activity_data(activity)
         if targets:
-            data["to"] = [str(target) for target in targets]
-        result = self._call(f"add_activity to {wire}", partial(self._feed(wire).add_activity, data))
+            data["to"] = targets[:TO_TARGETS_PER_REQUEST]
+        handle = self._feed(wire)
+        result = self._call(f"add_activity to {wire}", partial(handle.add_activity, data))
+        # Past GetStream's limit, the other targets join the stored activity.
+        # A retry after a failure here adds it again (the same activity) and
+        # its targets again (already there): the same feeds either way.
+        for more in _chunks(targets[TO_TARGETS_PER_REQUEST:], TO_TARGETS_PER_REQUEST):
+            self._call(
+                f"update_activity_to_targets of {activity.foreign_id!r} on {wire}",
+                partial(
+                    handle.update_activity_to_targets,
+                    activity.foreign_id,
+                    data["time"],
+                    added_targets=list(more),
+                ),
+            )
         return _activity_id(result)
 
     def remove_activity(self, feed: FeedId, foreign_id: str) -> None:

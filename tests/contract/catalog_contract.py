@@ -479,6 +479,15 @@ class CatalogContract:
         catalog.add_post(tagged("carol", "CAFÉ", "café"), track())
         assert trending(catalog) == {"café": 2, "python": 2}
 
+    def test_tags_are_counted_by_unicode_case_folding(self) -> None:
+        # One key for every catalog: NFKC_Casefold, as the hashtag feeds use.
+        catalog, track = self.fresh_catalog()
+        catalog.add_post(tagged("alice", "Straße"), track())
+        catalog.add_post(tagged("bob", "STRASSE"), track())
+        catalog.add_post(tagged("carol", "STRA\u1e9eE", "Cafe\u0301"), track())
+        catalog.add_post(tagged("dave", "\uff23\uff21\uff26\uff25"), track())  # fullwidth
+        assert trending(catalog) == {"strasse": 3, "café": 1, "cafe": 1}
+
     def test_removing_a_post_decrements_its_tags_and_a_tag_at_zero_is_absent(self) -> None:
         catalog, track = self.fresh_catalog()
         first = tagged("alice", "Python", "solo", posted_at=NOW - timedelta(hours=3))

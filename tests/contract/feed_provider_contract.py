@@ -32,7 +32,6 @@ from application.feeds import (
     MAX_ADD_TO_MANY,
     MAX_COPY_LIMIT,
     MAX_READ_LIMIT,
-    MAX_TO_TARGETS,
     Activity,
     FeedId,
     FeedInputError,
@@ -43,6 +42,8 @@ from application.feeds import (
 )
 
 BASE_TIME = datetime(2024, 3, 1, 12, 0, 0)
+# More ``to`` targets than GetStream takes in one request (100), and than two.
+TARGETS_PAST_A_REQUEST = 237
 
 
 def at(seconds: float) -> datetime:
@@ -807,15 +808,21 @@ class FeedProviderContract:
                 time=datetime(2024, 1, 1, tzinfo=UTC),
             )
 
-    def test_at_most_100_to_targets(self) -> None:
+    def test_any_number_of_to_targets_get_it_and_lose_it_with_the_origin(self) -> None:
+        """A post may mention more people than GetStream takes targets in one
+        request (100): every target gets it, once, and loses it when the
+        origin does."""
         provider = self.make_provider()
         author = self.feed()
-        targets = tuple(self.feed("hashtag") for _ in range(MAX_TO_TARGETS + 1))
-        with pytest.raises(FeedInputError):
-            self.activity(to=targets)
-        aid = provider.add_activity(author, self.activity(to=targets[:MAX_TO_TARGETS]))
-        assert self.ids(provider, targets[0]) == [aid]
-        assert self.ids(provider, targets[MAX_TO_TARGETS - 1]) == [aid]
+        targets = tuple(self.feed("hashtag") for _ in range(TARGETS_PAST_A_REQUEST))
+        activity = self.activity(to=targets)
+        aid = provider.add_activity(author, activity)
+        assert provider.add_activity(author, activity) == aid  # projected again
+        for target in targets:
+            assert self.ids(provider, target) == [aid]
+        provider.remove_activity(author, activity.foreign_id)
+        for target in (author, *targets):
+            assert self.ids(provider, target) == []
 
     def test_input_errors_are_value_errors(self) -> None:
         provider = self.make_provider()

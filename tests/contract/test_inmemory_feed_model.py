@@ -5,12 +5,15 @@ same: every post fanned out in chunks of one follower; every account with a
 follower fanned out at read time (celebrity threshold 1); and the two mixed
 (threshold 2, chunks of 1). Each run's replay goes into a provider without
 either, so it also compares the feeds built with and without them.
+The most crowded posts (``tests/contract/crowded_posts.py``) run through the
+default wiring.
 """
 
 from hypothesis import HealthCheck, settings
 
 from adapters.inmemory.feeds import InMemoryFeedProvider
 from chirp.bootstrap import Settings, build_chirp
+from tests.contract.crowded_posts import check_crowded_posts
 from tests.contract.feed_model import COPY_LIMIT, make_machine
 
 
@@ -39,3 +42,7 @@ TestInMemoryChirpFeeds = InMemoryChirpMachine.TestCase  # type: ignore[attr-defi
 TestInMemoryChirpFeedsChunked = ChunkedMachine.TestCase  # type: ignore[attr-defined]
 TestInMemoryChirpFeedsHybrid = HybridMachine.TestCase  # type: ignore[attr-defined]
 TestInMemoryChirpFeedsMixed = MixedMachine.TestCase  # type: ignore[attr-defined]
+
+
+def test_the_most_crowded_posts_reach_every_feed_they_name() -> None:
+    check_crowded_posts(lambda: build_chirp(Settings(database_url="memory:")))

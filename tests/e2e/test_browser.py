@@ -61,10 +61,11 @@ def test_the_counter_says_why_a_draft_far_past_the_limit_is_refused(
     page = browser.new_context().new_page()
     sign_up(page, base, "carol", "Carol")
     page.fill("#id_text", "x" * 2001)
-    expect(page.locator("#remaining")).to_have_text(
+    expect(page.locator("#compose-problem")).to_have_text(
         "a draft may have at most 2000 characters; this one has 2001"
     )
     expect(page.locator("#post-button")).to_be_disabled()
     page.fill("#id_text", "short again")
     expect(page.locator("#remaining")).to_have_text(str(280 - len("short again")))
+    expect(page.locator("#compose-problem")).to_have_text("")
     expect(page.locator("#post-button")).to_be_enabled()

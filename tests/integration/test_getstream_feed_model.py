@@ -3,7 +3,8 @@
 Every command goes through the application, the projector, the GetStream
 adapter, stream-python and HTTP; each machine run gets a fresh GetStream app
 (its own API key and secret), and the replay at the end of the run goes into
-another fresh app.
+another fresh app. The most crowded posts (``tests/contract/crowded_posts.py``)
+go through it too, past GetStream's 100 targets a request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from application.commands import ChirpApplication
 from application.projectors import FeedProjector
 from application.service import Chirp
 from chirp.bootstrap import Settings, event_store_env
+from tests.contract.crowded_posts import check_crowded_posts
 from tests.contract.feed_model import COPY_LIMIT, make_machine
 from tests.getstream_server import GetStreamServer
 
@@ -52,3 +54,7 @@ GetStreamChirpMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestGetStreamChirpFeeds = GetStreamChirpMachine.TestCase
+
+
+def test_the_most_crowded_posts_reach_every_feed_they_name() -> None:
+    check_crowded_posts(build)

@@ -635,6 +635,41 @@ def test_to_targets_travel_signed_without_the_feed_itself_or_repeats(
     assert to_many[0].body["feeds"] == ["user:alice"]
 
 
+def test_targets_past_100_are_added_to_the_stored_activity_100_a_request(
+    server: GetStreamServer, app: App
+) -> None:
+    provider = make_provider(server, app)
+    targets = tuple(FeedId("mentions", f"user{n}") for n in range(250))
+    aid = provider.add_activity(AUTHOR, post(to=targets))
+    added = server.requests_to("/feed/user/alice/", "POST")
+    updates = server.requests_to("/feed_targets/user/alice/activity_to_targets/", "POST")
+    assert isinstance(added[0].body, dict)
+    assert len(added[0].body["to"]) == 100
+    sent = [body["added_targets"] for body in (u.body for u in updates) if isinstance(body, dict)]
+    assert [len(chunk) for chunk in sent] == [100, 50]
+    assert sent[0][0] == "mentions:user100" and sent[1][-1] == "mentions:user249"
+    for target in targets:
+        assert ids(provider, target) == [aid]
+
+
+def test_an_add_that_failed_past_its_first_100_targets_converges_when_projected_again(
+    server: GetStreamServer, app: App
+) -> None:
+    """The projector retries an event whose feed writes failed part-way: the
+    activity and its first targets are there already, the rest arrive."""
+    provider = make_provider(server, app, attempts=1)
+    targets = tuple(FeedId("mentions", f"user{n}") for n in range(150))
+    server.inject(Fault.server_error(503), path="/activity_to_targets/", method="POST")
+    with pytest.raises(FeedUnavailableError):
+        provider.add_activity(AUTHOR, post(to=targets))
+    assert ids(provider, targets[0]) != [] and ids(provider, targets[-1]) == []
+    aid = provider.add_activity(AUTHOR, post(to=targets))
+    for target in (AUTHOR, *targets):
+        assert ids(provider, target) == [aid]
+    provider.remove_activity(AUTHOR, post().foreign_id)
+    assert all(ids(provider, target) == [] for target in (AUTHOR, *targets))
+
+
 @pytest.mark.parametrize(
     "foreign_id",
     ["post/1", "what?x=1#frag", "100%", "two words", "café:日本", ".", "..", "a//b"],

@@ -13,7 +13,8 @@ follower fanned out in chunks of one (``store_activity`` then
 latter with caps of 3), whose reads must not differ; and caps of 3 with the
 pages read by RedisPageReader through the catalog's Redis cache (caps of 3,
 and the production cap). Each run's namespaces are
-deleted when it ends.
+deleted when it ends. The most crowded posts (``tests/contract/crowded_posts.py``)
+go through the wiring, on the server and on a Redis Cluster.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from application.fanout import InProcessFanOut
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.projectors import FeedProjector
 from application.service import Chirp
+from chirp.bootstrap import Settings, build_chirp, build_feed_provider
+from tests.contract.crowded_posts import check_crowded_posts
 from tests.contract.feed_model import COPY_LIMIT, make_machine
 from tests.services import require_redis
 
@@ -167,3 +170,30 @@ class TestRedisChirpFeedsHybrid(_NeedsRedis, HybridMachine.TestCase):  # type: i
 
 class TestRedisChirpFeedsHybridPastTheCap(_NeedsRedis, HybridLowCapMachine.TestCase):  # type: ignore[name-defined,misc]
     pass
+
+
+@pytest.mark.parametrize("on_cluster", [False, True], ids=["server", "cluster"])
+def test_the_most_crowded_posts_reach_every_feed_they_name(
+    on_cluster: bool, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("redis_cluster").url if on_cluster else require_redis()
+    namespaces: list[Settings] = []
+
+    def build() -> Chirp:
+        wiring = Settings(
+            database_url="memory:",
+            feed_provider="redis",
+            redis_url=url,
+            redis_cluster=on_cluster,
+            redis_namespace=f"crowded-{uuid.uuid4().hex}",
+        )
+        namespaces.append(wiring)
+        return build_chirp(wiring)
+
+    try:
+        check_crowded_posts(build)
+    finally:
+        for wiring in namespaces:
+            provider, _ = build_feed_provider(wiring)
+            assert isinstance(provider, RedisFeedProvider)
+            provider.clear()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from chirp.bootstrap import Settings, build_chirp
 from chirp.cli import main
+from domain.tweet import Tweet
 
 
 @pytest.fixture
@@ -100,3 +102,54 @@ def test_replay_with_redis_out_of_reach_says_so_in_one_line(
     assert main(["replay", "--yes", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("chirp: Redis is unavailable") and err.count("\n") == 1, err
+
+
+def store_an_event_no_feed_projection_can_apply(data_dir: Path) -> int:
+    """A post event mentioning a name no feed id can hold (as a bug could
+    write one), after alice's registration; returns its position in the log."""
+    chirp = build_chirp(Settings(data_dir=data_dir))
+    chirp.register("alice")
+    mention = {"kind": "mention", "text": "no such name!", "start": 0, "end": 4}
+    broken = Tweet(author="alice", text="@bob", posted_at=datetime.now(UTC), entities=[mention])
+    chirp.commands.save(broken)
+    position = chirp.commands.recorder.max_notification_id() or 0
+    chirp.close()
+    return position
+
+
+def test_replay_stopped_by_an_event_names_it_and_exits_1(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    position = store_an_event_no_feed_projection_can_apply(data_dir)
+    assert main(["replay", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"chirp: replay stopped at event {position} (chirp:TweetPosted)"), err
+    assert err.count("\n") == 1, err
+
+
+def test_status_says_where_each_projection_is(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chirp = build_chirp(Settings(data_dir=data_dir))
+    chirp.register("alice")
+    chirp.register("bob")
+    chirp.close()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "catalog: at event 2 of 2, up to date" in out
+    assert "feeds: in memory, in each web process" in out
+
+
+def test_status_names_the_event_a_projection_waits_on_and_exits_1_when_late(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chirp = build_chirp(Settings(data_dir=data_dir))
+    chirp.register("alice")
+    chirp.commands.register("bob")  # stored, not projected: no process projects it yet
+    chirp.close()
+    assert main(["status"]) == 0  # stored a moment ago: not late yet
+    assert main(["status", "--max-lag", "0"]) == 1
+    out = capsys.readouterr().out
+    waiting = "catalog: at event 1 of 2, 1 behind; next: event 2 (chirp:UserRegistered), stored"
+    assert waiting in out
+    assert "more than 0 s behind" in out

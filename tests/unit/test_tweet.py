@@ -112,8 +112,42 @@ def test_an_emoji_sequence_weighs_two() -> None:
 
 
 def test_nul_character_is_rejected() -> None:
-    with pytest.raises(InvalidTweetText, match="NUL"):
+    with pytest.raises(InvalidTweetText, match="control characters such as U\\+0000"):
         post("hello\x00world")
+
+
+@pytest.mark.parametrize("control", ["\x01", "\x07", "\x1b", "\x7f", "\x9b"])
+def test_control_characters_are_rejected(control: str) -> None:
+    with pytest.raises(InvalidTweetText) as caught:
+        post(f"ring{control}ring")
+    assert (
+        str(caught.value)
+        == f"a post cannot contain control characters such as U+{ord(control):04X}"
+    )
+
+
+@pytest.mark.parametrize("invalid", ["\ufeff", "\ufffe", "\uffff"])
+def test_twitter_texts_invalid_characters_are_rejected(invalid: str) -> None:
+    with pytest.raises(InvalidTweetText, match=f"cannot contain U\\+{ord(invalid):04X}"):
+        post(f"a{invalid}b")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\u200b", "\u200c\u200d", "\u2060 \u2060", "\u200e\u200f", "\u3164", "\u2800", "\u180e"],
+)
+def test_a_post_of_only_invisible_characters_is_rejected(text: str) -> None:
+    with pytest.raises(InvalidTweetText, match="a post needs some visible text"):
+        post(text)
+
+
+def test_a_post_stored_before_the_rules_still_replays() -> None:
+    """Rules run on commands, never on stored events: an old log still loads."""
+    old = Tweet(author="alice", text="\u200b\x07", posted_at=datetime.now(UTC), entities=[])
+    copy: Tweet | None = None
+    for domain_event in old.collect_events():
+        copy = domain_event.mutate(copy)
+    assert copy is not None and copy.text == "\u200b\x07"
 
 
 def test_invalid_text_is_a_domain_error() -> None:
@@ -199,6 +233,17 @@ def test_hashtags_are_listed_in_order_of_first_use() -> None:
 
 def test_non_ascii_hashtags_are_lower_cased() -> None:
     assert post("#École #école #日本").hashtags == ["école", "日本"]
+
+
+def test_hashtags_are_case_folded() -> None:
+    fullwidth = "\uff33\uff34\uff32\uff21\uff33\uff33\uff25"
+    assert post(f"#Straße #STRASSE #STRAẞE #{fullwidth}").hashtags == ["strasse"]
+
+
+def test_a_mention_inside_a_url_is_not_a_mention() -> None:
+    tweet = post("see https://example.com/?a=@bob")
+    assert tweet.mentions == []
+    assert [e.kind for e in tweet.entities] == ["url"]
 
 
 def test_a_hashtag_inside_a_url_is_not_a_hashtag() -> None:

@@ -9,6 +9,7 @@ from domain.errors import (
     AlreadyFollowing,
     CannotFollowSelf,
     DomainError,
+    InvalidBio,
     InvalidDisplayName,
     InvalidUsername,
     NotFollowing,
@@ -129,7 +130,9 @@ def test_display_name_one_over_the_maximum_is_rejected() -> None:
         User.register("alice", "n" * (MAX_DISPLAY_NAME_LENGTH + 1))
 
 
-@pytest.mark.parametrize("name", ["Alice\nLiddell", "Alice\rL", "Alice\tL", "Alice\x00"])
+@pytest.mark.parametrize(
+    "name", ["Alice\nLiddell", "Alice\rL", "Alice\tL", "Alice\u2028L", "Alice\u2029L"]
+)
 def test_display_name_must_be_a_single_line(name: str) -> None:
     with pytest.raises(InvalidDisplayName, match="single line"):
         User.register("alice", name)
@@ -137,6 +140,47 @@ def test_display_name_must_be_a_single_line(name: str) -> None:
 
 def test_display_name_may_hold_any_printable_text() -> None:
     assert User.register("alice", "Alice 🐦 アリス").display_name == "Alice 🐦 アリス"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("dn\u202e285809", "direction controls such as U+202E"),
+        ("Ali\u200bce Liddell", "invisible characters such as U+200B"),
+        ("\u3164", "invisible characters such as U+3164"),
+        ("Alice\x00", "control characters such as U+0000"),
+    ],
+)
+def test_display_name_refuses_direction_controls_and_invisible_characters(
+    name: str, reason: str
+) -> None:
+    with pytest.raises(InvalidDisplayName, match=reason.replace("+", r"\+")):
+        User.register("alice", name)
+    user = registered("alice", "Alice")
+    with pytest.raises(InvalidDisplayName, match=reason.replace("+", r"\+")):
+        user.update_profile(name, "")
+    assert user.collect_events() == []
+
+
+def test_display_name_keeps_emoji_sequences() -> None:
+    name = "Alice \U0001f469\u200d\U0001f4bb \u2764\ufe0f"
+    assert User.register("alice", name).display_name == name
+
+
+def test_bio_refuses_control_characters_without_an_event() -> None:
+    user = registered("alice", "Alice")
+    with pytest.raises(InvalidBio, match="control characters such as U\\+001B"):
+        user.update_profile("Alice", "escape \x1b[31m")
+    assert user.collect_events() == []
+
+
+def test_a_name_stored_before_the_rules_still_replays() -> None:
+    """Rules run on commands, never on stored events: an old log still loads."""
+    old = User(username="mallory", display_name="\u202eAlice")
+    copy: User | None = None
+    for domain_event in old.collect_events():
+        copy = domain_event.mutate(copy)
+    assert copy is not None and copy.display_name == "\u202eAlice"
 
 
 # -- profile updates ---------------------------------------------------------------

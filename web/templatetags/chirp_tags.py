@@ -1,8 +1,9 @@
-"""Template tags: render an activity by its verb, link a post's entities safely."""
+"""Template tags: render an activity by its verb, link a post's entities safely,
+and show display names so that they cannot disguise the handle beside them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from django import template
 from django.template.loader import render_to_string
@@ -11,10 +12,21 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from application.queries import FeedItem, Notification
-from domain.text import normalize_hashtag
+from domain.text import normalize_hashtag, without_refused_name_characters
 from domain.tweet import TextEntity
 
 register = template.Library()
+
+FIRST_STRONG_ISOLATE = "\u2068"
+POP_DIRECTIONAL_ISOLATE = "\u2069"
+
+
+class Person(Protocol):
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
 
 
 @register.simple_tag(takes_context=True)
@@ -48,6 +60,12 @@ def _entity_link(entity: TextEntity, shown: str) -> str:
     )
 
 
+def _isolated_entity_link(entity: TextEntity, shown: str) -> str:
+    """The link in its own ``<bdi>``: ``@bob`` reads ``@bob`` in right-to-left
+    text, or after a direction override, as well as anywhere else."""
+    return format_html("<bdi>{}</bdi>", _entity_link(entity, shown))
+
+
 @register.filter
 def linkify(item: FeedItem) -> SafeString:
     """The post's text, escaped, with its hashtags, mentions and URLs linked.
@@ -59,10 +77,25 @@ def linkify(item: FeedItem) -> SafeString:
         if entity.start < position or entity.end > len(text):
             continue  # overlapping or out of range: leave as plain text
         parts.append(escape(text[position : entity.start]))
-        parts.append(_entity_link(entity, text[entity.start : entity.end]))
+        parts.append(_isolated_entity_link(entity, text[entity.start : entity.end]))
         position = entity.end
     parts.append(escape(text[position:]))
     return mark_safe("".join(parts))
+
+
+@register.filter
+def shown_name(person: Person) -> str:
+    """The display name to show: without the characters today's rule refuses
+    in names (a name stored before it may hold them), or the username when
+    nothing visible is left. Templates put it in a ``<bdi>``."""
+    return without_refused_name_characters(person.display_name).strip() or person.username
+
+
+@register.filter
+def isolated(text: str) -> str:
+    """``text`` between FSI and PDI, for plain text such as a page title where
+    no ``<bdi>`` can isolate it from what follows."""
+    return f"{FIRST_STRONG_ISOLATE}{text}{POP_DIRECTIONAL_ISOLATE}"
 
 
 @register.filter

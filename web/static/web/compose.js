@@ -1,5 +1,5 @@
 // Live remaining-characters count for the compose box. The count comes from
-// the server (the same weighted-length rule that accepts or refuses a post),
+// the server (the same rule that accepts or refuses a post, with its reason),
 // so the two always agree; requests are debounced and stale ones aborted.
 (function () {
   const form = document.getElementById("compose");
@@ -7,6 +7,7 @@
   const textarea = form.querySelector("textarea");
   const counter = document.getElementById("remaining");
   const button = document.getElementById("post-button");
+  const problem = document.getElementById("compose-problem");
   const url = form.dataset.countUrl;
   let timer = null;
   let inFlight = null;
@@ -17,14 +18,17 @@
     counter.classList.toggle("over", result.remaining < 0);
     button.disabled = !result.valid;
     counter.dataset.weightedLength = String(result.weighted_length);
+    // An empty box needs no explanation; anything else that cannot be posted does.
+    if (problem) problem.textContent = textarea.value && result.message ? result.message : "";
   }
 
   // A draft far past the limit is refused before counting: say why.
   function refuse(result) {
-    counter.textContent = result.error;
+    counter.textContent = "";
     counter.classList.remove("warn");
     counter.classList.add("over");
     button.disabled = true;
+    if (problem) problem.textContent = result.error;
   }
 
   async function refresh() {
