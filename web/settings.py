@@ -62,6 +62,7 @@ def _databases() -> dict[str, dict[str, object]]:
 
 
 CACHE_TABLE = "chirp_cache"
+DATABASE_CACHE_MAX_ENTRIES = 100_000
 REDIS_CACHE_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -74,6 +75,11 @@ def caches_from_env(environ: Mapping[str, str]) -> dict[str, dict[str, object]]:
             "default": {
                 "BACKEND": "django.core.cache.backends.db.DatabaseCache",
                 "LOCATION": CACHE_TABLE,
+                # Past MAX_ENTRIES (Django's default: 300) the cache deletes a
+                # third of its entries, counts included: a flood of names or
+                # addresses must not wipe the counts it is held back by.
+                # Entries expire after about a minute.
+                "OPTIONS": {"MAX_ENTRIES": DATABASE_CACHE_MAX_ENTRIES},
             }
         }
     if urlsplit(url).scheme not in REDIS_CACHE_SCHEMES:

@@ -131,6 +131,7 @@ def test_the_cache_is_django_s_database_unless_a_redis_url_is_given() -> None:
     assert caches_from_env({})["default"] == {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
         "LOCATION": "chirp_cache",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},  # not Django's 300: a flood would cull counts
     }
     redis_cache = caches_from_env({"CHIRP_CACHE_URL": "redis://cache:6379/2"})["default"]
     assert redis_cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
