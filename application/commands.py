@@ -16,8 +16,14 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
-from domain.errors import DomainError, TweetNotFound, UsernameTaken, UserNotFound
-from domain.tweet import Tweet, mentioned_usernames_in
+from domain.errors import (
+    DomainError,
+    PostKeyReused,
+    TweetNotFound,
+    UsernameTaken,
+    UserNotFound,
+)
+from domain.tweet import Tweet, mentioned_usernames_in, post_id_for_key
 from domain.user import User, check_username, username_key
 
 T = TypeVar("T")
@@ -80,11 +86,17 @@ class ChirpApplication(Application[UUID]):
 
     # -- posts ---------------------------------------------------------------
 
-    def post(self, author: str, text: str, posted_at: datetime | None = None) -> UUID:
+    def post(
+        self, author: str, text: str, posted_at: datetime | None = None, key: UUID | None = None
+    ) -> UUID:
         """Publish ``text`` by ``author``; return the new post's id.
 
         Mentions are resolved to registered users here and recorded in the
-        event, so replaying the log later gives the same feeds."""
+        event, so replaying the log later gives the same feeds.
+
+        ``key`` (a form's token) makes a resubmit land once: the post's id is
+        derived from the author and the key, so the event store refuses a
+        second post under it, and the first post's id is returned instead."""
         user = self.get_user(author)
         known: dict[str, str] = {}
         for name in dict.fromkeys(username_key(n) for n in mentioned_usernames_in(text)):
@@ -92,9 +104,25 @@ class ChirpApplication(Application[UUID]):
                 known[name] = self.get_user(name).username
             except DomainError:  # not a registered (or even valid) username
                 continue
-        tweet = Tweet.post(user.username, text, known, posted_at)
-        self.save(tweet)
+        post_id = None if key is None else post_id_for_key(user.username, key)
+        tweet = Tweet.post(user.username, text, known, posted_at, post_id)
+        try:
+            self.save(tweet)
+        except IntegrityError:
+            if key is None:
+                raise
+            return self._sent_before(tweet)
         return tweet.id
+
+    def _sent_before(self, tweet: Tweet) -> UUID:
+        """The id of the post stored before under ``tweet``'s id, when it is the
+        same author's same text; a key sent again with another text is refused."""
+        first = self.get_post(tweet.id)
+        if username_key(first.author) != username_key(tweet.author) or first.text != tweet.text:
+            raise PostKeyReused(
+                "this form was already sent with another text; press Post again to post this one"
+            )
+        return first.id
 
     def get_post(self, post_id: UUID) -> Tweet:
         try:

@@ -120,8 +120,10 @@ class Chirp:
         self.commands.unfollow(follower, followee)
         self._after_command()
 
-    def post(self, author: str, text: str, posted_at: datetime | None = None) -> UUID:
-        post_id = self.commands.post(author, text, posted_at)
+    def post(
+        self, author: str, text: str, posted_at: datetime | None = None, key: UUID | None = None
+    ) -> UUID:
+        post_id = self.commands.post(author, text, posted_at, key)
         self._after_command()
         return post_id
 

@@ -51,3 +51,7 @@ class NotTheAuthor(DomainError):
 
 class TweetAlreadyDeleted(DomainError):
     pass
+
+
+class PostKeyReused(DomainError):
+    """A post's key (its form token) came again with another text."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidTweetText, NotTheAuthor, TweetAlreadyDeleted
 from domain.text import extract_entities, normalize_hashtag, post_text_problem
 from domain.user import username_key
+
+_POST_KEY_NAMESPACE = uuid5(NAMESPACE_URL, "https://chirp.example/posts")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,13 @@ def mentions_of(entities: list[TextEntity]) -> list[str]:
     return list(dict.fromkeys(e.text for e in entities if e.kind == "mention"))
 
 
+def post_id_for_key(author: str, key: UUID) -> UUID:
+    """The id of the post ``author`` sends under ``key`` (a form's token): the
+    same author and key always name the same post, so the event store refuses
+    a second one, whichever process sends it."""
+    return uuid5(_POST_KEY_NAMESPACE, f"{username_key(author)}/{key}")
+
+
 def mentioned_usernames_in(text: str) -> list[str]:
     """Every @name written in ``text`` (outside URLs), before resolving them to users."""
     return [found.text for kind, found in extract_entities(text) if kind == "mention"]
@@ -96,12 +106,22 @@ class Tweet(Aggregate):
         text: str,
         known_usernames: dict[str, str],
         posted_at: datetime | None = None,
+        post_id: UUID | None = None,
     ) -> Tweet:
+        """A new post; its id is ``post_id`` when given, else a random one."""
         check_text(text)
         posted_at = (posted_at or datetime.now(UTC)).astimezone(UTC)
         entities = [entity.as_dict() for entity in find_entities(text, known_usernames)]
-        tweet: Tweet = cls(author=author, text=text, posted_at=posted_at, entities=entities)
-        return tweet
+        # eventsourcing's explicit way of creating an aggregate: the id given
+        # (None: one made by ``create_id``, a random UUID).
+        return cls._create(
+            cls.Posted,
+            id=post_id,
+            author=author,
+            text=text,
+            posted_at=posted_at,
+            entities=entities,
+        )
 
     @event(Posted)
     def __init__(

@@ -24,3 +24,10 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def server_error(request: HttpRequest) -> HttpResponse:
     return _page(request, 500, "Something broke", "Sorry: we could not show this page.")
+
+
+def too_many_attempts(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """django-ratelimit's ``RATELIMIT_VIEW``: a log-in or sign-up over its limit."""
+    response = _page(request, 429, "Too many attempts", "Too many attempts, try again in a minute.")
+    response["Retry-After"] = "60"
+    return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from uuid import uuid4
 
 from django import forms
 from django.contrib.auth import password_validation
@@ -54,9 +55,30 @@ class SignUpForm(forms.Form):
         return cleaned
 
 
+# The weighted length is the domain's rule; this only bounds the raw size.
+MAX_POST_RAW_LENGTH = 2000
+
+
 class PostForm(forms.Form):
-    # The weighted length is the domain's rule; this only bounds the raw size.
-    text = forms.CharField(max_length=2000, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(
+        max_length=MAX_POST_RAW_LENGTH, strip=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    # A fresh UUID in each rendered form: the post's idempotency key, so the
+    # same form sent twice stores one post. Optional for clients without it.
+    token = forms.UUIDField(
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "This form was damaged on the way; press Post again."},
+    )
+
+    @classmethod
+    def fresh(cls, text: str = "") -> PostForm:
+        """A compose form with a new token, holding ``text`` (a refused draft)."""
+        return cls(initial={"text": text, "token": uuid4()})
+
+    def error_messages(self) -> list[str]:
+        """Every error of this bound form, in field order, for people."""
+        return [str(message) for messages in self.errors.values() for message in messages]
 
 
 class ProfileForm(forms.Form):

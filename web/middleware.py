@@ -2,7 +2,8 @@
 and refuse requests whose text is not text.
 
 Views let ``DomainError`` propagate; a person sees its message on a 4xx page,
-never a 500 or a traceback. A feed service that cannot be reached is a 503.
+never a 500 or a traceback. A feed service that cannot be reached is a 503,
+and so is a Redis cache (``CHIRP_CACHE_URL``, where the log-in limits count).
 A query string or form body that is not valid UTF-8 is a 400 before any view
 sees it.
 """
@@ -15,6 +16,7 @@ from email import policy
 from email.parser import BytesParser
 from urllib.parse import unquote_to_bytes
 
+import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -23,6 +25,7 @@ from application.feeds import FeedUnavailableError
 from domain.errors import DomainError, NotTheAuthor, TweetNotFound, UserNotFound
 
 NOT_FOUND = (UserNotFound, TweetNotFound)
+CACHE_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 class DomainErrorMiddleware:
@@ -39,6 +42,14 @@ class DomainErrorMiddleware:
                 "web/error.html",
                 {"title": "Chirp is catching its breath", "message": "Feeds are unavailable "
                  "right now. Your posts are safe; please try again in a moment."},
+                status=503,
+            )  # fmt: skip
+        if isinstance(exception, CACHE_UNAVAILABLE):
+            return render(
+                request,
+                "web/error.html",
+                {"title": "Chirp is catching its breath", "message": "A service Chirp needs "
+                 "is unavailable right now; please try again in a moment."},
                 status=503,
             )  # fmt: skip
         if not isinstance(exception, DomainError):

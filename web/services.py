@@ -14,11 +14,18 @@ A crash between 2 and 3 leaves a pending account whose event exists: the
 first log-in completes it. A crash between 1 and 2 leaves a pending account
 without an event: log-in refuses it, and a later sign-up for the same name
 removes it once it is older than ``ABANDONED_AFTER``.
+
+Follow, unfollow and delete are idempotent here, for people: a button pressed
+twice, or in a tab opened before, succeeds when the state asked for is already
+there. The domain keeps refusing the repeat (``AlreadyFollowing`` and so on);
+this layer turns that refusal into the success it means for the person.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import timedelta
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -26,7 +33,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from application.service import Chirp
-from domain.errors import UsernameTaken, UserNotFound
+from domain.errors import (
+    AlreadyFollowing,
+    NotFollowing,
+    TweetAlreadyDeleted,
+    UsernameTaken,
+    UserNotFound,
+)
 from domain.user import check_username
 from web.models import PendingRegistration
 
@@ -69,6 +82,29 @@ def complete_pending_registration(chirp: Chirp, account: User) -> bool:
         pending.delete()
         return True
     return False
+
+
+def follow(chirp: Chirp, follower: str, followee: str) -> None:
+    """``follower`` follows ``followee`` afterwards; already following is that state."""
+    with suppress(AlreadyFollowing):
+        chirp.follow(follower, followee)
+
+
+def unfollow(chirp: Chirp, follower: str, followee: str) -> None:
+    """``follower`` does not follow ``followee`` afterwards; not following is
+    that state, but only for a user who exists (else ``UserNotFound``)."""
+    try:
+        chirp.unfollow(follower, followee)
+    except NotFollowing:
+        chirp.commands.get_user(followee)
+
+
+def delete_post(chirp: Chirp, post_id: UUID, by: str) -> None:
+    """The post is deleted afterwards. A post already deleted is that state for
+    its author; the domain checks authorship first, so anyone else still gets
+    ``NotTheAuthor``, and an unknown post ``TweetNotFound``."""
+    with suppress(TweetAlreadyDeleted):
+        chirp.delete_post(post_id, by)
 
 
 def _remove_abandoned_account(chirp: Chirp, username: str) -> None:

@@ -7,13 +7,23 @@
 - ``CHIRP_DEBUG=1`` turns debug on; it is off otherwise.
 - ``CHIRP_ALLOWED_HOSTS``: comma-separated, default ``127.0.0.1,localhost``.
 - ``DATABASE_URL``: PostgreSQL for Django's tables too (see chirp.bootstrap).
+- ``CHIRP_CACHE_URL``: unset for Django's cache in its own database (the table
+  ``chirp_cache``, created by a migration); ``redis://host:port/db`` (or
+  ``rediss://``, ``unix://``) for one Redis server. Every web process shares it;
+  the log-in and sign-up limits count attempts there.
+- ``CHIRP_LOGIN_LIMIT_PER_IP`` (20), ``CHIRP_LOGIN_LIMIT_PER_USERNAME`` (5),
+  ``CHIRP_SIGNUP_LIMIT_PER_IP`` (5): attempts per minute before a 429 page.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 from chirp.bootstrap import MEMORY, PostgresParams
 
@@ -51,6 +61,53 @@ def _databases() -> dict[str, dict[str, object]]:
     return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "web.sqlite"}}
 
 
+CACHE_TABLE = "chirp_cache"
+DATABASE_CACHE_MAX_ENTRIES = 100_000
+REDIS_CACHE_SCHEMES = ("redis", "rediss", "unix")
+
+
+def caches_from_env(environ: Mapping[str, str]) -> dict[str, dict[str, object]]:
+    """Django's cache: in Django's database, or on the Redis server named by
+    ``CHIRP_CACHE_URL``. Either is shared by every web process."""
+    url = environ.get("CHIRP_CACHE_URL", "").strip()
+    if not url:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": CACHE_TABLE,
+                # Past MAX_ENTRIES (Django's default: 300) the cache deletes a
+                # third of its entries, counts included: a flood of names or
+                # addresses must not wipe the counts it is held back by.
+                # Entries expire after about a minute.
+                "OPTIONS": {"MAX_ENTRIES": DATABASE_CACHE_MAX_ENTRIES},
+            }
+        }
+    if urlsplit(url).scheme not in REDIS_CACHE_SCHEMES:
+        raise ImproperlyConfigured(
+            f"CHIRP_CACHE_URL {url!r} must name one Redis server: a redis://, rediss://"
+            " or unix:// URL (or be unset, for the cache in Django's database)"
+        )
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "chirp-web",
+        }
+    }
+
+
+def attempts_per_minute(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A limit of attempts per minute: a whole number, at least 1."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number of attempts per minute, at least 1; it is {raw!r}"
+        )
+    return int(raw)
+
+
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("CHIRP_DEBUG", "") == "1"
 ALLOWED_HOSTS = [
@@ -65,6 +122,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_ratelimit",
     "web",
 ]
 
@@ -79,6 +137,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "web.middleware.DomainErrorMiddleware",
     "web.middleware.RefuseInvalidUtf8Middleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "web.urls"
@@ -100,6 +159,24 @@ TEMPLATES = [
 ]
 
 DATABASES = _databases()
+CACHES = caches_from_env(os.environ)
+
+# Log-in and sign-up attempts per minute (web.limits); over them, a 429 page.
+CHIRP_LOGIN_LIMIT_PER_IP = attempts_per_minute(os.environ, "CHIRP_LOGIN_LIMIT_PER_IP", 20)
+CHIRP_LOGIN_LIMIT_PER_USERNAME = attempts_per_minute(
+    os.environ, "CHIRP_LOGIN_LIMIT_PER_USERNAME", 5
+)
+CHIRP_SIGNUP_LIMIT_PER_IP = attempts_per_minute(os.environ, "CHIRP_SIGNUP_LIMIT_PER_IP", 5)
+RATELIMIT_VIEW = "web.errors.too_many_attempts"
+# django-ratelimit asks for a cache with an atomic increment (E003) and names
+# Memcached and django-redis only (W001). Django's RedisCache increments
+# atomically; the database cache does not, so parallel attempts may be
+# undercounted there. Why it is the default all the same, and why Redis
+# (CHIRP_CACHE_URL) gives exact counts:
+# docs/decisions/rate-limits-on-log-in-and-sign-up.md.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

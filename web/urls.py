@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import health, views
+from web import health, limits, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,7 +14,7 @@ urlpatterns = [
     path("settings", views.settings_view, name="settings"),
     path("tags/<str:tag>", views.tag, name="tag"),
     path("signup", views.signup, name="signup"),
-    path("login", auth_views.LoginView.as_view(), name="login"),
+    path("login", limits.login, name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path("@<str:username>", views.profile, name="profile"),
     path("@<str:username>/followers", views.followers, name="followers"),

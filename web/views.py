@@ -1,7 +1,8 @@
 """Views: parse the request, call a command or query, render. No rules live here.
 
 Domain errors propagate to ``web.middleware`` (a 4xx page with the message);
-form errors re-render the form with status 400.
+form errors re-render the form with status 400, except the compose form's: a
+refused post redirects home, where its draft and errors are shown again.
 """
 
 from __future__ import annotations
@@ -12,18 +13,21 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from application.queries import InvalidQuery
-from domain.errors import DomainError
+from application.queries import FeedItem, InvalidQuery
+from application.service import Chirp
+from domain.errors import DomainError, NotTheAuthor
 from domain.text import MAX_WEIGHTED_LENGTH, normalize_hashtag, post_text_problem, weighted_length
 from domain.user import username_key
-from web.forms import PostForm, ProfileForm, SignUpForm
+from web import services
+from web.forms import MAX_POST_RAW_LENGTH, PostForm, ProfileForm, SignUpForm
+from web.limits import limit_per_ip
 from web.runtime import get_chirp
 from web.selectors import following_of, sidebar
-from web.services import sign_up
 
 USERS_PER_PAGE = 50
+REFUSED_DRAFT = "chirp_refused_draft"  # session key: a refused post's text and errors
 
 
 def _viewer(request: HttpRequest) -> str | None:
@@ -34,45 +38,66 @@ def _cursor(request: HttpRequest) -> str | None:
     return request.GET.get("cursor") or None
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
-    if viewer is None:
-        return render(request, "web/welcome.html", {"sidebar": sidebar(get_chirp(), None)})
-    return _home(request, viewer, PostForm())
-
-
-def _home(request: HttpRequest, viewer: str, form: PostForm, status: int = 200) -> HttpResponse:
     chirp = get_chirp()
+    if viewer is None:
+        return render(request, "web/welcome.html", {"sidebar": sidebar(chirp, None)})
+    # A refused post's draft and errors, left by post_create, are shown once
+    # (by a GET: a HEAD leaves them for the page that will be read).
+    refused = request.session.get(REFUSED_DRAFT) or {}
+    if request.method == "GET":
+        request.session.pop(REFUSED_DRAFT, None)
     context = {
-        "form": form,
+        "form": PostForm.fresh(str(refused.get("text", ""))),
+        "compose_errors": [str(message) for message in refused.get("errors", [])],
         "page": chirp.queries.home_timeline(viewer, cursor=_cursor(request)),
         "sidebar": sidebar(chirp, viewer),
         "max_length": MAX_WEIGHTED_LENGTH,
     }
-    return render(request, "web/home.html", context, status=status)
+    return render(request, "web/home.html", context)
 
 
 @login_required
 @require_POST
 def post_create(request: HttpRequest) -> HttpResponse:
+    """Post, then redirect home (Post/Redirect/Get). A refused post keeps its
+    draft and errors in the session for the home page, so a refresh there
+    never sends the post again."""
     viewer = request.user.get_username()
     form = PostForm(request.POST)
     if form.is_valid():
         try:
-            get_chirp().post(viewer, form.cleaned_data["text"])
+            get_chirp().post(viewer, form.cleaned_data["text"], key=form.cleaned_data["token"])
         except DomainError as error:
             form.add_error("text", str(error))
         else:
             return redirect("home")
-    return _home(request, viewer, form, status=400)
+    request.session[REFUSED_DRAFT] = {
+        "text": request.POST.get("text", ""),
+        "errors": form.error_messages(),
+    }
+    return redirect("home")
 
 
-@require_GET
+@require_safe
 def compose_count(request: HttpRequest) -> JsonResponse:
     """The server's weighted length of a draft, for the live counter, and
-    whether it may be posted: the very rule posting applies, with its reason."""
+    whether it may be posted: the very rule posting applies, with its reason.
+    Only for people logged in, and only for drafts the post form could take:
+    a longer one is refused before it costs any counting."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in to count a draft"}, status=403)
     text = request.GET.get("text", "")
+    if len(text) > MAX_POST_RAW_LENGTH:
+        return JsonResponse(
+            {
+                "error": f"a draft may have at most {MAX_POST_RAW_LENGTH} characters;"
+                f" this one has {len(text)}"
+            },
+            status=400,
+        )
     length = weighted_length(text)
     problem = post_text_problem(text)
     return JsonResponse(
@@ -85,7 +110,7 @@ def compose_count(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_GET
+@require_safe
 def profile(request: HttpRequest, username: str) -> HttpResponse:
     chirp = get_chirp()
     viewer = _viewer(request)
@@ -121,12 +146,12 @@ def _user_list(request: HttpRequest, username: str, which: str) -> HttpResponse:
     return render(request, "web/user_list.html", context)
 
 
-@require_GET
+@require_safe
 def followers(request: HttpRequest, username: str) -> HttpResponse:
     return _user_list(request, username, "followers")
 
 
-@require_GET
+@require_safe
 def following(request: HttpRequest, username: str) -> HttpResponse:
     return _user_list(request, username, "following")
 
@@ -134,18 +159,18 @@ def following(request: HttpRequest, username: str) -> HttpResponse:
 @login_required
 @require_POST
 def follow(request: HttpRequest, username: str) -> HttpResponse:
-    get_chirp().follow(request.user.get_username(), username)
+    services.follow(get_chirp(), request.user.get_username(), username)
     return redirect("profile", username=username)
 
 
 @login_required
 @require_POST
 def unfollow(request: HttpRequest, username: str) -> HttpResponse:
-    get_chirp().unfollow(request.user.get_username(), username)
+    services.unfollow(get_chirp(), request.user.get_username(), username)
     return redirect("profile", username=username)
 
 
-@require_GET
+@require_safe
 def tag(request: HttpRequest, tag: str) -> HttpResponse:
     chirp = get_chirp()
     try:
@@ -164,7 +189,7 @@ def tag(request: HttpRequest, tag: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def notifications(request: HttpRequest) -> HttpResponse:
     chirp = get_chirp()
     viewer = request.user.get_username()
@@ -175,12 +200,18 @@ def notifications(request: HttpRequest) -> HttpResponse:
     return render(request, "web/notifications.html", context)
 
 
-@require_GET
-def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
-    chirp = get_chirp()
+def _post_at(chirp: Chirp, username: str, post_id: UUID) -> FeedItem:
+    """The post ``post_id`` when ``username`` wrote it (its address), else 404."""
     item = chirp.queries.post(post_id)
     if username_key(item.author.username) != username_key(username):
         raise Http404("no such post")
+    return item
+
+
+@require_safe
+def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
+    chirp = get_chirp()
+    item = _post_at(chirp, username, post_id)
     viewer = _viewer(request)
     context = {
         "item": item,
@@ -191,13 +222,24 @@ def post_detail(request: HttpRequest, username: str, post_id: UUID) -> HttpRespo
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def post_delete(request: HttpRequest, username: str, post_id: UUID) -> HttpResponse:
-    get_chirp().delete_post(post_id, by=request.user.get_username())
-    return redirect("profile", username=request.user.get_username())
+    """GET asks the author to confirm (a page whose form POSTs here); POST deletes."""
+    chirp = get_chirp()
+    viewer = request.user.get_username()
+    if request.method == "POST":
+        services.delete_post(chirp, post_id, by=viewer)
+        return redirect("profile", username=viewer)
+    item = _post_at(chirp, username, post_id)
+    if username_key(item.author.username) != username_key(viewer):
+        raise NotTheAuthor("only its author can delete a post")
+    return render(
+        request, "web/post_delete.html", {"item": item, "sidebar": sidebar(chirp, viewer)}
+    )
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
+@limit_per_ip("signup", "CHIRP_SIGNUP_LIMIT_PER_IP")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
@@ -205,7 +247,9 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            account = sign_up(get_chirp(), data["username"], data["password"], data["display_name"])
+            account = services.sign_up(
+                get_chirp(), data["username"], data["password"], data["display_name"]
+            )
         except DomainError as error:
             form.add_error("username", str(error))
         else:
@@ -216,7 +260,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def settings_view(request: HttpRequest) -> HttpResponse:
     chirp = get_chirp()
     viewer = request.user.get_username()

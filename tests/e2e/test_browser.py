@@ -44,9 +44,28 @@ def test_follow_post_see_everywhere_delete_gone_everywhere(
 
     alice.goto(f"{base}/@alice")
     alice.click(".post a.time")
-    alice.click("button:has-text('Delete this post')")
+    alice.click("a:has-text('Delete this post')")
+    expect(alice.locator("main")).to_contain_text("cannot be undone")
+    alice.click("button:has-text('Yes, delete it')")
     expect(alice.locator("main")).to_contain_text("You have not posted yet")
 
     for url in pages:
         bob.goto(url)
         expect(bob.locator("main")).not_to_contain_text("welcome to")
+
+
+def test_the_counter_says_why_a_draft_far_past_the_limit_is_refused(
+    browser: Browser, live_server: object, live_chirp: Chirp
+) -> None:
+    base = str(live_server)
+    page = browser.new_context().new_page()
+    sign_up(page, base, "carol", "Carol")
+    page.fill("#id_text", "x" * 2001)
+    expect(page.locator("#compose-problem")).to_have_text(
+        "a draft may have at most 2000 characters; this one has 2001"
+    )
+    expect(page.locator("#post-button")).to_be_disabled()
+    page.fill("#id_text", "short again")
+    expect(page.locator("#remaining")).to_have_text(str(280 - len("short again")))
+    expect(page.locator("#compose-problem")).to_have_text("")
+    expect(page.locator("#post-button")).to_be_enabled()

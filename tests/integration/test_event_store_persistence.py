@@ -117,3 +117,19 @@ def test_postgres_keeps_events_and_catalog_in_the_configured_schema(
     assert "chirp_events" in tables
     assert any(name.startswith("chirp_catalog_") for name in tables)
     assert events == 1
+
+
+def test_a_post_resent_to_another_process_is_stored_once(settings: Settings) -> None:
+    key = uuid.uuid4()
+    first = build_chirp(settings)
+    second = build_chirp(settings)
+    try:
+        first.register("alice")
+        post_id = first.post("alice", "sent twice", key=key)
+        assert second.post("alice", "sent twice", key=key) == post_id
+        second.sync()
+        assert [item.text for item in second.queries.profile_feed("alice").items] == ["sent twice"]
+        assert second.commands.recorder.max_notification_id() == 2  # registered, posted
+    finally:
+        second.close()
+        first.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
@@ -19,12 +20,13 @@ from domain.errors import (
     InvalidUsername,
     NotFollowing,
     NotTheAuthor,
+    PostKeyReused,
     TweetAlreadyDeleted,
     TweetNotFound,
     UsernameTaken,
     UserNotFound,
 )
-from domain.tweet import TextEntity, Tweet
+from domain.tweet import TextEntity, Tweet, post_id_for_key
 from domain.user import User
 
 
@@ -247,6 +249,76 @@ def test_mention_of_a_user_registered_later_stays_unresolved(people: ChirpApplic
 def test_post_author_is_stored_in_canonical_case(people: ChirpApplication) -> None:
     post_id = people.post("aLiCe", "hi")
     assert people.get_post(post_id).author == "Alice"
+
+
+# -- resubmitted forms (an idempotency key) --------------------------------------
+
+
+@pytest.fixture(params=["eventsourcing.popo", "eventsourcing.sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChirpApplication]:
+    """People on an in-memory store and on SQLite: each store must refuse the
+    second creation of an aggregate id, which is what makes a key land once."""
+    env = {"PERSISTENCE_MODULE": request.param}
+    if request.param == "eventsourcing.sqlite":
+        env["SQLITE_DBNAME"] = str(tmp_path / "events.sqlite")
+    application = ChirpApplication(env=env)
+    application.register("Alice")
+    application.register("bob")
+    yield application
+    application.close()
+
+
+def test_a_post_sent_twice_with_one_key_is_stored_once(store: ChirpApplication) -> None:
+    key = uuid4()
+    first = store.post("alice", "only once", key=key)
+    before = store.recorder.max_notification_id()
+    again = store.post("ALICE", "only once", key=key)
+    assert again == first
+    assert store.recorder.max_notification_id() == before
+    assert [e.originator_id for e in stored_events(store) if isinstance(e, Tweet.Posted)] == [first]
+
+
+def test_the_post_id_comes_from_the_author_and_the_key(store: ChirpApplication) -> None:
+    key = uuid4()
+    post_id = store.post("alice", "hi", key=key)
+    assert post_id == post_id_for_key("ALICE", key)
+    assert post_id != post_id_for_key("bob", key)
+    assert post_id != post_id_for_key("alice", uuid4())
+
+
+def test_one_key_by_two_authors_or_no_key_are_separate_posts(store: ChirpApplication) -> None:
+    key = uuid4()
+    ids = {
+        store.post("alice", "same text", key=key),
+        store.post("bob", "same text", key=key),
+        store.post("alice", "same text"),
+        store.post("alice", "same text"),
+    }
+    assert len(ids) == 4
+
+
+def test_a_key_sent_again_with_another_text_is_refused(store: ChirpApplication) -> None:
+    key = uuid4()
+    first = store.post("alice", "the first text", key=key)
+    message = assert_rejected(
+        store, PostKeyReused, lambda: store.post("alice", "an edited text", key=key)
+    )
+    assert "already sent" in message
+    assert store.get_post(first).text == "the first text"
+
+
+def test_a_resubmit_after_the_post_was_deleted_stays_deleted(store: ChirpApplication) -> None:
+    key = uuid4()
+    first = store.post("alice", "gone", key=key)
+    store.delete_post(first, by="alice")
+    before = store.recorder.max_notification_id()
+    assert store.post("alice", "gone", key=key) == first
+    assert store.recorder.max_notification_id() == before
+    assert store.get_post(first).is_deleted
+
+
+def test_a_resubmit_checks_the_text_first(store: ChirpApplication) -> None:
+    assert_rejected(store, InvalidTweetText, lambda: store.post("alice", " ", key=uuid4()))
 
 
 # -- deletion --------------------------------------------------------------------

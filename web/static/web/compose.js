@@ -22,6 +22,15 @@
     if (problem) problem.textContent = textarea.value && result.message ? result.message : "";
   }
 
+  // A draft far past the limit is refused before counting: say why.
+  function refuse(result) {
+    counter.textContent = "";
+    counter.classList.remove("warn");
+    counter.classList.add("over");
+    button.disabled = true;
+    if (problem) problem.textContent = result.error;
+  }
+
   async function refresh() {
     if (inFlight) inFlight.abort();
     inFlight = new AbortController();
@@ -30,6 +39,7 @@
         signal: inFlight.signal, headers: { "Accept": "application/json" },
       });
       if (response.ok) show(await response.json());
+      else if (response.status === 400) refuse(await response.json());
     } catch (error) {
       if (error.name !== "AbortError") counter.textContent = "?";
     }
