@@ -65,6 +65,7 @@ from application.service import Chirp
 
 if TYPE_CHECKING:
     import redis
+    from eventsourcing.sqlite import SQLiteDatastore
     from redis.cluster import RedisCluster
 
     from chirp.workers import FeedWorkers
@@ -76,6 +77,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_TIMEOUT_SECONDS = 2.0  # a sentinel that does not answer in time is skipped
 DEFAULT_TIMELINE_CAP = 800
+# How long a write to a SQLite store waits for another writer (a thread or a
+# process) to finish before giving up with "database is locked": every
+# embedded store (events, catalog, positions, Django's accounts) waits alike.
+SQLITE_BUSY_TIMEOUT_SECONDS = 20
 
 
 class ConfigurationError(ValueError):
@@ -328,7 +333,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite"),
-            "SQLITE_LOCK_TIMEOUT": "10",
+            "SQLITE_LOCK_TIMEOUT": str(SQLITE_BUSY_TIMEOUT_SECONDS),
         }
     return {**env, **settings.extra_env}
 
@@ -366,14 +371,24 @@ def _build_catalog_store(settings: Settings) -> Catalog:
         )
         postgres_catalog.create_table()
         return postgres_catalog
-    from eventsourcing.sqlite import SQLiteDatastore
-
     from adapters.sqlite.catalog import SQLiteCatalog
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sqlite_catalog = SQLiteCatalog(SQLiteDatastore(str(settings.data_dir / "catalog.sqlite")))
+    sqlite_catalog = SQLiteCatalog(_sqlite_datastore(settings.data_dir / "catalog.sqlite"))
     sqlite_catalog.create_table()
     return sqlite_catalog
+
+
+def _sqlite_datastore(path: Path) -> SQLiteDatastore:
+    """A SQLite store of Chirp's own (catalog, positions): its writers wait
+    for each other as long as the event store's do."""
+    from eventsourcing.sqlite import SQLiteDatastore
+
+    return SQLiteDatastore(
+        str(path),
+        lock_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+    )
 
 
 def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecorder]:
@@ -486,12 +501,12 @@ def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
         )
         postgres_recorder.create_table()
         return postgres_recorder
-    from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+    from eventsourcing.sqlite import SQLiteTrackingRecorder
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # eventsourcing's SQLite tracking table has a fixed name: a file of its own.
-    datastore_file = str(settings.data_dir / f"{projection}-tracking.sqlite")
-    sqlite_recorder = SQLiteTrackingRecorder(SQLiteDatastore(datastore_file))
+    datastore_file = settings.data_dir / f"{projection}-tracking.sqlite"
+    sqlite_recorder = SQLiteTrackingRecorder(_sqlite_datastore(datastore_file))
     sqlite_recorder.create_table()
     return sqlite_recorder
 
