@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -62,6 +63,7 @@ from application.feeds import (
 from application.pages import PageReader
 from application.projectors import FeedProjector
 from application.service import Chirp
+from chirp.table_lock import postgres_tables_lock, sqlite_tables_lock
 
 if TYPE_CHECKING:
     import redis
@@ -338,6 +340,28 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     return {**env, **settings.extra_env}
 
 
+@contextmanager
+def creating_tables(settings: Settings) -> Iterator[None]:
+    """Hold while creating tables in the stores ``settings`` name: processes
+    starting together take turns (see ``chirp.table_lock``)."""
+    if settings.uses_postgres:
+        params = PostgresParams.from_url(settings.database_url)
+        with postgres_tables_lock(params, settings.postgres_schema):
+            yield
+    elif settings.in_memory:
+        yield
+    else:
+        with sqlite_tables_lock(settings.data_dir):
+            yield
+
+
+def build_commands(settings: Settings) -> ChirpApplication:
+    """The command side on the event store ``settings`` name; its recorder
+    creates the event tables it needs, taking its turn."""
+    with creating_tables(settings):
+        return ChirpApplication(env=event_store_env(settings))
+
+
 def build_catalog(settings: Settings, feeds: FeedProvider) -> Catalog:
     """The catalog; with Redis feeds, behind a cache in the same Redis (on
     the feeds' own client), so a warm page of a feed is read from Redis alone."""
@@ -369,13 +393,15 @@ def _build_catalog_store(settings: Settings) -> Catalog:
                 schema=settings.postgres_schema,
             )
         )
-        postgres_catalog.create_table()
+        with creating_tables(settings):
+            postgres_catalog.create_table()
         return postgres_catalog
     from adapters.sqlite.catalog import SQLiteCatalog
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sqlite_catalog = SQLiteCatalog(_sqlite_datastore(settings.data_dir / "catalog.sqlite"))
-    sqlite_catalog.create_table()
+    with creating_tables(settings):
+        sqlite_catalog.create_table()
     return sqlite_catalog
 
 
@@ -499,7 +525,8 @@ def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
         postgres_recorder = PostgresTrackingRecorder(
             datastore, tracking_table_name=f"chirp_{projection}_tracking"
         )
-        postgres_recorder.create_table()
+        with creating_tables(settings):
+            postgres_recorder.create_table()
         return postgres_recorder
     from eventsourcing.sqlite import SQLiteTrackingRecorder
 
@@ -507,7 +534,8 @@ def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
     # eventsourcing's SQLite tracking table has a fixed name: a file of its own.
     datastore_file = settings.data_dir / f"{projection}-tracking.sqlite"
     sqlite_recorder = SQLiteTrackingRecorder(_sqlite_datastore(datastore_file))
-    sqlite_recorder.create_table()
+    with creating_tables(settings):
+        sqlite_recorder.create_table()
     return sqlite_recorder
 
 
@@ -531,7 +559,7 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
     """Chirp for the web and the CLI. With ``CHIRP_PROJECTION=dramatiq`` it
     projects no feeds itself: each command asks the workers to catch up."""
     settings = settings or Settings.from_env()
-    commands = ChirpApplication(env=event_store_env(settings))
+    commands = build_commands(settings)
     request_feed_projection: Callable[[], object] | None = None
     if settings.projection == "dramatiq":
         from chirp.workers import FeedWorkers, configure_broker
@@ -577,7 +605,7 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
 
     client = redis_server(settings.broker_url)  # the broker's and the lock's
     workers = FeedWorkers(configure_broker(client, f"{settings.redis_namespace}-dramatiq"))
-    commands = ChirpApplication(env=event_store_env(settings))
+    commands = build_commands(settings)
     projector, provider = build_feed_projector(settings, workers.fan_out)
     chirp = Chirp(
         commands, build_catalog(settings, provider), projector, project_synchronously=False
