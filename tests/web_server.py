@@ -14,6 +14,7 @@ import http.cookiejar
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -90,8 +91,9 @@ def start_server(data_dir: Path, **extra_env: str) -> Iterator[str]:
     env = server_env(data_dir, **extra_env)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, timeout=120)
-    log = data_dir / "server.log"
-    with log.open("wb") as errors:
+    handle, name = tempfile.mkstemp(prefix="server-", suffix=".log", dir=data_dir)
+    log = Path(name)
+    with open(handle, "wb") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "tests.wsgi_server"],
             env=env,

@@ -1,7 +1,8 @@
 """Many requests at once on the embedded defaults end in clear answers.
 
-A real server (``manage.py runserver``, threaded) on SQLite stores is sent 50
-sign-ups, log-ins, posts or follows at the same moment. Each answer must be
+Two real servers (a thread per request, as a web process runs) share one
+data directory of SQLite stores; together they are sent 50 sign-ups,
+log-ins, posts or follows at the same moment. Each answer must be
 what the person asked for (a redirect), or a clear refusal: 400 "already
 taken", 503 "try again". Never a 500. Afterwards the stores agree: one
 account per name, each with its ``UserRegistered`` event, no half-finished
@@ -15,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ from domain.errors import UserNotFound
 from tests.web_server import Answer, Visitor, start_server
 
 AT_ONCE = 50
+SERVERS = 2
 PASSWORD = "a-long-test-password-42"
 BARRIER_TIMEOUT_SECONDS = 120.0
 
@@ -35,10 +38,11 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(data_dir: Path) -> Iterator[str]:
+def servers(data_dir: Path) -> Iterator[list[str]]:
+    """The base URLs of the servers, all on ``data_dir``."""
     data_dir.mkdir(parents=True)
-    with start_server(data_dir) as base_url:
-        yield base_url
+    with ExitStack() as stack:
+        yield [stack.enter_context(start_server(data_dir)) for _ in range(SERVERS)]
 
 
 def at_once(visitors: list[Visitor], request: Callable[[int, Visitor], Answer]) -> list[Answer]:
@@ -62,30 +66,34 @@ def sign_up_form(username: str) -> dict[str, str]:
     }
 
 
-def ready_visitors(server: str, page: str, count: int = AT_ONCE) -> list[Visitor]:
-    """Visitors who have loaded ``page`` (so they hold a CSRF token)."""
-    visitors = [Visitor(server) for _ in range(count)]
+def ready_visitors(servers: list[str], page: str, count: int = AT_ONCE) -> list[Visitor]:
+    """Visitors, spread over the servers, who have loaded ``page`` (so they
+    hold a CSRF token)."""
+    visitors = [Visitor(servers[i % len(servers)]) for i in range(count)]
     for visitor in visitors:
         assert visitor.get(page).status == 200
     return visitors
 
 
-def logged_in_visitors(server: str, names: list[str]) -> list[Visitor]:
-    visitors = []
-    for name in names:
-        visitor = Visitor(server)
+def signed_up(servers: list[str], names: list[str]) -> None:
+    for i, name in enumerate(names):
+        visitor = Visitor(servers[i % len(servers)])
         assert visitor.post("/signup", sign_up_form(name)).status == 302
-        visitors.append(visitor)
-    return visitors
 
 
-def assert_clear(answers: list[Answer], refusals: dict[int, str]) -> None:
-    """Every answer is a redirect (done) or a refusal with its message."""
+def outcomes(answers: list[Answer]) -> Counter[str]:
+    """How many answers were each kind: done (a redirect), taken (the
+    form's "already taken"), or anything else, by status and page title."""
+    kinds: Counter[str] = Counter()
     for answer in answers:
         if answer.status == 302:
-            continue
-        assert answer.status in refusals, (answer.status, answer.body[-2000:])
-        assert refusals[answer.status] in answer.body
+            kinds["done"] += 1
+        elif answer.status == 400 and "already taken" in answer.body:
+            kinds["taken"] += 1
+        else:
+            title = answer.body.partition("<title>")[2].partition("</title>")[0]
+            kinds[f"{answer.status} {title.strip()}"] += 1
+    return kinds
 
 
 def accounts(data_dir: Path) -> tuple[list[str], int]:
@@ -111,67 +119,59 @@ def registered(data_dir: Path, names: list[str]) -> set[str]:
     return found
 
 
-BUSY = {503: "try again"}
-TAKEN_OR_BUSY = {400: "already taken", 503: "try again"}
+# Every request below must succeed: the stores' writers queue for each other
+# for up to the busy timeout (20 s), far longer than a burst of 50 small
+# transactions needs. What a person sees when a store is still busy after
+# it (a 503 "try again", nothing half-written) is tested in
+# tests/web/test_busy_stores.py.
 
 
-def test_sign_ups_of_different_names_at_once(server: str, data_dir: Path) -> None:
+def test_sign_ups_of_different_names_at_once(servers: list[str], data_dir: Path) -> None:
     names = [f"many{i}" for i in range(AT_ONCE)]
-    visitors = ready_visitors(server, "/signup")
+    visitors = ready_visitors(servers, "/signup")
 
     answers = at_once(visitors, lambda i, v: v.post("/signup", sign_up_form(names[i])))
 
-    assert_clear(answers, BUSY)
-    signed_up = {name for name, a in zip(names, answers, strict=True) if a.status == 302}
-    assert signed_up, Counter(a.status for a in answers)
+    assert outcomes(answers) == {"done": AT_ONCE}
     stored, pending = accounts(data_dir)
-    ours = {name for name in stored if name.startswith("many")}
-    assert signed_up <= ours
-    assert registered(data_dir, names) == ours
+    assert sorted(name for name in stored if name.startswith("many")) == sorted(names)
+    assert registered(data_dir, names) == set(names)
     assert pending == 0
 
 
-def test_sign_ups_of_one_name_at_once(server: str, data_dir: Path) -> None:
-    visitors = ready_visitors(server, "/signup")
+def test_sign_ups_of_one_name_at_once(servers: list[str], data_dir: Path) -> None:
+    visitors = ready_visitors(servers, "/signup")
 
     answers = at_once(visitors, lambda i, v: v.post("/signup", sign_up_form("OneName")))
 
-    assert_clear(answers, TAKEN_OR_BUSY)
-    assert [a.status for a in answers].count(302) == 1
+    assert outcomes(answers) == {"done": 1, "taken": AT_ONCE - 1}
     stored, pending = accounts(data_dir)
     assert [name for name in stored if name.lower() == "onename"] == ["OneName"]
     assert registered(data_dir, ["onename"]) == {"OneName"}
     assert pending == 0
 
 
-def test_log_ins_posts_and_follows_at_once(server: str, data_dir: Path) -> None:
+def test_log_ins_posts_and_follows_at_once(servers: list[str], data_dir: Path) -> None:
     names = [f"busy{i}" for i in range(AT_ONCE)]
-    logged_in_visitors(server, names)
-    visitors = ready_visitors(server, "/login")
+    signed_up(servers, names)
+    visitors = ready_visitors(servers, "/login")
 
     logins = at_once(
         visitors, lambda i, v: v.post("/login", {"username": names[i], "password": PASSWORD})
     )
-    assert_clear(logins, BUSY)
-    in_session = [i for i, answer in enumerate(logins) if answer.status == 302]
-    assert in_session, Counter(a.status for a in logins)
-    members = [visitors[i] for i in in_session]
-    for visitor in members:
-        assert visitor.get("/").status == 200  # the session works
+    assert outcomes(logins) == {"done": AT_ONCE}
+    for visitor, name in zip(visitors, names, strict=True):
+        assert f"@{name}" in visitor.get("/").body  # logged in as themselves
 
-    texts = [f"post number {i} by {names[i]}" for i in in_session]
-    posts = at_once(members, lambda k, v: v.post("/post", {"text": texts[k]}))
-    assert_clear(posts, BUSY)
+    texts = [f"post number {i} by {name}" for i, name in enumerate(names)]
+    posts = at_once(visitors, lambda i, v: v.post("/post", {"text": texts[i]}))
+    assert outcomes(posts) == {"done": AT_ONCE}
 
-    targets = [names[(i + 1) % AT_ONCE] for i in in_session]
-    follows = at_once(members, lambda k, v: v.post(f"/@{targets[k]}/follow", {}))
-    assert_clear(follows, BUSY)
+    targets = [names[(i + 1) % AT_ONCE] for i in range(AT_ONCE)]
+    follows = at_once(visitors, lambda i, v: v.post(f"/@{targets[i]}/follow", {}))
+    assert outcomes(follows) == {"done": AT_ONCE}
 
-    reader = Visitor(server)
-    for k, i in enumerate(in_session):
-        if posts[k].status == 302:
-            assert texts[k] in reader.get(f"/@{names[i]}").body
-        if follows[k].status == 302:
-            assert f"@{names[i]}" in reader.get(f"/@{targets[k]}/followers").body
-    assert any(a.status == 302 for a in posts)
-    assert any(a.status == 302 for a in follows)
+    for visitor, name, text, target in zip(visitors, names, texts, targets, strict=True):
+        reader = Visitor(visitor.base_url)  # the server that took the writes
+        assert text in reader.get(f"/@{name}").body
+        assert f"@{name}" in reader.get(f"/@{target}/followers").body
