@@ -30,7 +30,6 @@ REQUEST_TIMEOUT_SECONDS = 120.0
 @dataclass(frozen=True)
 class Answer:
     status: int
-    location: str
     body: str
 
 
@@ -68,9 +67,9 @@ class Visitor:
     def _send(self, request: urllib.request.Request) -> Answer:
         try:
             with self.opener.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-                return Answer(response.status, "", response.read().decode())
-        except urllib.error.HTTPError as error:
-            return Answer(error.code, error.headers.get("Location", ""), error.read().decode())
+                return Answer(response.status, response.read().decode())
+        except urllib.error.HTTPError as error:  # every status but 2xx, redirects too
+            return Answer(error.code, error.read().decode())
 
 
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:

@@ -56,10 +56,10 @@ def sign_up(chirp: Chirp, username: str, password: str, display_name: str = "") 
         raise taken from None
     try:
         chirp.register(username, display_name)
-    except DomainError:
+    except DomainError:  # refused: nothing stored
         account.delete()
         raise
-    except BaseException:
+    except Exception:  # stored or not? (an interrupt leaves it pending, as a crash)
         if not _registered_as(chirp, username):
             account.delete()
             raise
