@@ -37,6 +37,9 @@ MAX_COPY_LIMIT = 1000
 DEFAULT_READ_LIMIT = 25
 MAX_READ_LIMIT = 100
 DEFAULT_CELEBRITY_THRESHOLD = 10_000
+# More follows than any list can hold (a Redis sorted set holds fewer
+# members): a page from this offset on is past the end of every list.
+MAX_FOLLOW_OFFSET = 2**32
 
 
 class FeedProviderError(Exception):
@@ -138,11 +141,17 @@ def check_copy_limit(activity_copy_limit: int) -> None:
 
 
 def check_page(limit: int, offset: int) -> None:
-    """Paging of ``followers``/``following``."""
+    """Paging of ``followers``/``following``: any limit from 1 and offset
+    from 0, however large (past the end, the page is empty)."""
     if limit < 1:
         raise FeedInputError(f"limit must be at least 1, not {limit}")
     if offset < 0:
         raise FeedInputError(f"offset must not be negative, not {offset}")
+
+
+def past_every_list(offset: int) -> bool:
+    """Whether a page of follows from ``offset`` is empty whatever the list."""
+    return offset >= MAX_FOLLOW_OFFSET
 
 
 def check_fan_out_chunk(followers: Sequence[FeedId]) -> None:
@@ -285,8 +294,10 @@ class FeedProvider(ABC):
 
     @abstractmethod
     def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
-        """Feeds following ``feed``, most recent follow first."""
+        """Feeds following ``feed``, most recent follow first; none past the
+        end, however large ``offset`` (see ``check_page``)."""
 
     @abstractmethod
     def following(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
-        """Feeds ``feed`` follows, most recent follow first."""
+        """Feeds ``feed`` follows, most recent follow first; none past the
+        end, however large ``offset``."""

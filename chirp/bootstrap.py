@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -63,9 +64,11 @@ from application.log_follower import catch_up_each
 from application.pages import PageReader
 from application.projectors import FeedProjector
 from application.service import Chirp
+from chirp.table_lock import postgres_tables_lock, sqlite_tables_lock
 
 if TYPE_CHECKING:
     import redis
+    from eventsourcing.sqlite import SQLiteDatastore
     from redis.cluster import RedisCluster
 
     from chirp.workers import FeedWorkers
@@ -77,6 +80,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_TIMEOUT_SECONDS = 2.0  # a sentinel that does not answer in time is skipped
 DEFAULT_TIMELINE_CAP = 800
+# How long a write to a SQLite store waits for another writer (a thread or a
+# process) to finish before giving up with "database is locked": every
+# embedded store (events, catalog, positions, Django's accounts) waits alike.
+SQLITE_BUSY_TIMEOUT_SECONDS = 20
 
 
 class ConfigurationError(ValueError):
@@ -329,9 +336,31 @@ def event_store_env(settings: Settings) -> dict[str, str]:
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite"),
-            "SQLITE_LOCK_TIMEOUT": "10",
+            "SQLITE_LOCK_TIMEOUT": str(SQLITE_BUSY_TIMEOUT_SECONDS),
         }
     return {**env, **settings.extra_env}
+
+
+@contextmanager
+def creating_tables(settings: Settings) -> Iterator[None]:
+    """Hold while creating tables in the stores ``settings`` name: processes
+    starting together take turns (see ``chirp.table_lock``)."""
+    if settings.uses_postgres:
+        params = PostgresParams.from_url(settings.database_url)
+        with postgres_tables_lock(params, settings.postgres_schema):
+            yield
+    elif settings.in_memory:
+        yield
+    else:
+        with sqlite_tables_lock(settings.data_dir):
+            yield
+
+
+def build_commands(settings: Settings) -> ChirpApplication:
+    """The command side on the event store ``settings`` name; its recorder
+    creates the event tables it needs, taking its turn."""
+    with creating_tables(settings):
+        return ChirpApplication(env=event_store_env(settings))
 
 
 def build_catalog(settings: Settings, feeds: FeedProvider) -> Catalog:
@@ -365,16 +394,28 @@ def _build_catalog_store(settings: Settings) -> Catalog:
                 schema=settings.postgres_schema,
             )
         )
-        postgres_catalog.create_table()
+        with creating_tables(settings):
+            postgres_catalog.create_table()
         return postgres_catalog
-    from eventsourcing.sqlite import SQLiteDatastore
-
     from adapters.sqlite.catalog import SQLiteCatalog
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sqlite_catalog = SQLiteCatalog(SQLiteDatastore(str(settings.data_dir / "catalog.sqlite")))
-    sqlite_catalog.create_table()
+    sqlite_catalog = SQLiteCatalog(_sqlite_datastore(settings.data_dir / "catalog.sqlite"))
+    with creating_tables(settings):
+        sqlite_catalog.create_table()
     return sqlite_catalog
+
+
+def _sqlite_datastore(path: Path) -> SQLiteDatastore:
+    """A SQLite store of Chirp's own (catalog, positions): its writers wait
+    for each other as long as the event store's do."""
+    from eventsourcing.sqlite import SQLiteDatastore
+
+    return SQLiteDatastore(
+        str(path),
+        lock_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+    )
 
 
 def build_feed_provider(settings: Settings) -> tuple[FeedProvider, TrackingRecorder]:
@@ -485,15 +526,17 @@ def durable_tracking(settings: Settings, projection: str) -> TrackingRecorder:
         postgres_recorder = PostgresTrackingRecorder(
             datastore, tracking_table_name=f"chirp_{projection}_tracking"
         )
-        postgres_recorder.create_table()
+        with creating_tables(settings):
+            postgres_recorder.create_table()
         return postgres_recorder
-    from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+    from eventsourcing.sqlite import SQLiteTrackingRecorder
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # eventsourcing's SQLite tracking table has a fixed name: a file of its own.
-    datastore_file = str(settings.data_dir / f"{projection}-tracking.sqlite")
-    sqlite_recorder = SQLiteTrackingRecorder(SQLiteDatastore(datastore_file))
-    sqlite_recorder.create_table()
+    datastore_file = settings.data_dir / f"{projection}-tracking.sqlite"
+    sqlite_recorder = SQLiteTrackingRecorder(_sqlite_datastore(datastore_file))
+    with creating_tables(settings):
+        sqlite_recorder.create_table()
     return sqlite_recorder
 
 
@@ -517,7 +560,7 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
     """Chirp for the web and the CLI. With ``CHIRP_PROJECTION=dramatiq`` it
     projects no feeds itself: each command asks the workers to catch up."""
     settings = settings or Settings.from_env()
-    commands = ChirpApplication(env=event_store_env(settings))
+    commands = build_commands(settings)
     request_feed_projection: Callable[[], object] | None = None
     if settings.projection == "dramatiq":
         from chirp.workers import FeedWorkers, configure_broker
@@ -563,7 +606,7 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
 
     client = redis_server(settings.broker_url)  # the broker's and the lock's
     workers = FeedWorkers(configure_broker(client, f"{settings.redis_namespace}-dramatiq"))
-    commands = ChirpApplication(env=event_store_env(settings))
+    commands = build_commands(settings)
     projector, provider = build_feed_projector(settings, workers.fan_out)
     chirp = Chirp(
         commands, build_catalog(settings, provider), projector, project_synchronously=False

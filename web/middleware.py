@@ -3,14 +3,16 @@ and refuse requests whose text is not text.
 
 Views let ``DomainError`` propagate; a person sees its message on a 4xx page,
 never a 500 or a traceback. A feed service that cannot be reached is a 503,
-and so is a Redis cache (``CHIRP_CACHE_URL``, where the log-in limits count).
-A query string or form body that is not valid UTF-8 is a 400 before any view
-sees it.
+and so is a Redis cache (``CHIRP_CACHE_URL``, where the log-in limits count),
+and a store still busy with other writers after its busy timeout: the write
+that met it was not made, and trying again in a moment works. A query string
+or form body that is not valid UTF-8 is a 400 before any view sees it.
 """
 
 from __future__ import annotations
 
 import codecs
+import sqlite3
 from collections.abc import Callable
 from email import policy
 from email.parser import BytesParser
@@ -20,12 +22,31 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from eventsourcing.persistence import ConnectionUnavailableError
 
 from application.feeds import FeedUnavailableError
 from domain.errors import DomainError, NotTheAuthor, TweetNotFound, UserNotFound
 
 NOT_FOUND = (UserNotFound, TweetNotFound)
 CACHE_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+SQLITE_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+RETRY_AFTER_SECONDS = 5
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) says a store is
+    busy: SQLite still locked by another writer after the busy timeout, or
+    no connection of eventsourcing's pool free in time."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionUnavailableError):
+            return True
+        if isinstance(cause, sqlite3.OperationalError):
+            return cause.sqlite_errorcode & 0xFF in SQLITE_BUSY_CODES
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class DomainErrorMiddleware:
@@ -52,6 +73,16 @@ class DomainErrorMiddleware:
                  "is unavailable right now; please try again in a moment."},
                 status=503,
             )  # fmt: skip
+        if is_busy(exception):
+            response = render(
+                request,
+                "web/error.html",
+                {"title": "Chirp is busy", "message": "Many people are writing at this "
+                 "moment and this did not get through. Please try again in a moment."},
+                status=503,
+            )  # fmt: skip
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         if not isinstance(exception, DomainError):
             return None
         if isinstance(exception, NOT_FOUND):

@@ -5,15 +5,19 @@ rules. Sign-up is the one operation writing to two stores (Django's user
 table and the event log); it is ordered so that no failure leaves a
 half-registered user:
 
-1. create the Django account, marked pending, in one transaction;
-2. save ``UserRegistered`` in the event log (the authority on usernames);
-   on any failure, delete the account again;
-3. remove the pending mark.
+1. hash the password (slow on purpose), before any write transaction;
+2. create the Django account, marked pending, in one transaction;
+3. save ``UserRegistered`` in the event log (the authority on usernames);
+   if that fails and the event is not stored, delete the account again;
+4. remove the pending mark.
 
-A crash between 2 and 3 leaves a pending account whose event exists: the
-first log-in completes it. A crash between 1 and 2 leaves a pending account
-without an event: log-in refuses it, and a later sign-up for the same name
-removes it once it is older than ``ABANDONED_AFTER``.
+The command succeeded if and only if its event is stored: when saving
+succeeds but projecting it fails, the sign-up has succeeded (the projection
+catches up later). A crash between 3 and 4, or a store too busy to tell
+whether the event is stored, leaves a pending account: the first log-in
+completes it if its event exists. A crash between 2 and 3 leaves a pending
+account without an event: log-in refuses it, and a later sign-up for the same
+name removes it once it is older than ``ABANDONED_AFTER``.
 
 Follow, unfollow and delete are idempotent here, for people: a button pressed
 twice, or in a tab opened before, succeeds when the state asked for is already
@@ -23,18 +27,20 @@ this layer turns that refusal into the success it means for the person.
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from datetime import timedelta
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from application.service import Chirp
 from domain.errors import (
     AlreadyFollowing,
+    DomainError,
     NotFollowing,
     TweetAlreadyDeleted,
     UsernameTaken,
@@ -44,24 +50,46 @@ from domain.user import check_username
 from web.models import PendingRegistration
 
 ABANDONED_AFTER = timedelta(minutes=10)
+logger = logging.getLogger(__name__)
 
 
 def sign_up(chirp: Chirp, username: str, password: str, display_name: str = "") -> User:
     check_username(username)
     accounts = get_user_model()
+    account = accounts(username=accounts.normalize_username(username))
+    account.set_password(password)
     _remove_abandoned_account(chirp, username)
-    with transaction.atomic():
-        if accounts.objects.filter(username__iexact=username).exists():
-            raise UsernameTaken(f"username {username!r} is already taken")
-        account = accounts.objects.create_user(username=username, password=password)
-        PendingRegistration.objects.create(user=account)
+    taken = UsernameTaken(f"username {username!r} is already taken")
+    try:
+        with transaction.atomic():
+            if accounts.objects.filter(username__iexact=username).exists():
+                raise taken
+            account.save()
+            PendingRegistration.objects.create(user=account)
+    except IntegrityError:  # saved meanwhile by another writer (PostgreSQL)
+        raise taken from None
     try:
         chirp.register(username, display_name)
-    except BaseException:
+    except DomainError:  # refused: nothing stored
         account.delete()
         raise
+    except Exception:  # stored or not? (an interrupt leaves it pending, as a crash)
+        if not _registered_as(chirp, username):
+            account.delete()
+            raise
+        logger.exception("@%s is registered; projecting the sign-up failed", username)
     PendingRegistration.objects.filter(user=account).delete()
     return account
+
+
+def _registered_as(chirp: Chirp, username: str) -> bool:
+    """Whether the event log holds ``username``'s registration, in this very
+    spelling (another spelling is someone else's). Raises when the log cannot
+    tell: the account then stays pending, for log-in to complete or refuse."""
+    try:
+        return chirp.commands.get_user(username).username == username
+    except UserNotFound:
+        return False
 
 
 def is_registered(chirp: Chirp, username: str) -> bool:

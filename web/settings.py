@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from chirp.bootstrap import MEMORY, PostgresParams
+from chirp.bootstrap import MEMORY, SQLITE_BUSY_TIMEOUT_SECONDS, PostgresParams
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("CHIRP_DATA_DIR", "data")).resolve()
@@ -58,7 +58,21 @@ def _databases() -> dict[str, dict[str, object]]:
             }
         }
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    return {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "web.sqlite"}}
+    return {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "web.sqlite",
+            # Many requests write at once (sign-ups, log-ins, sessions): each
+            # transaction takes the write lock when it begins, so none fails
+            # upgrading a read to a write, and waits its turn for up to the
+            # busy timeout; WAL lets reads go on while one writes.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                "init_command": "PRAGMA journal_mode=WAL",
+            },
+        }
+    }
 
 
 CACHE_TABLE = "chirp_cache"

@@ -7,6 +7,7 @@ refused post redirects home, where its draft and errors are shown again.
 
 from __future__ import annotations
 
+import re
 from uuid import UUID
 
 from django.contrib.auth import login
@@ -15,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from application.feeds import MAX_FOLLOW_OFFSET
 from application.queries import FeedItem, InvalidQuery
 from application.service import Chirp
 from domain.errors import DomainError, NotTheAuthor
@@ -28,6 +30,9 @@ from web.selectors import following_of, sidebar
 
 USERS_PER_PAGE = 50
 REFUSED_DRAFT = "chirp_refused_draft"  # session key: a refused post's text and errors
+# The last page that a list of follows could reach; pages past it are 404s.
+MAX_USER_PAGE = MAX_FOLLOW_OFFSET // USERS_PER_PAGE + 1
+PAGE_NUMBER = re.compile(r"([+-]?)0*([0-9]+)")
 
 
 def _viewer(request: HttpRequest) -> str | None:
@@ -126,16 +131,31 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     return render(request, "web/profile.html", context)
 
 
+def _page_number(request: HttpRequest) -> int:
+    """The page asked for: 1 when none (or one below 1). A page number that
+    is no whole number is a 400; one past the end of any list, a 404."""
+    text = request.GET.get("page", "1").strip()
+    found = PAGE_NUMBER.fullmatch(text)
+    if found is None:
+        raise InvalidQuery("the page number must be a whole number")
+    sign, digits = found.groups()
+    if sign == "-":
+        return 1
+    # Checked by length first: int() refuses a few thousand digits.
+    if len(digits) > len(str(MAX_USER_PAGE)) or int(digits) > MAX_USER_PAGE:
+        raise Http404("no such page")
+    return max(1, int(digits))
+
+
 def _user_list(request: HttpRequest, username: str, which: str) -> HttpResponse:
     chirp = get_chirp()
     user = chirp.queries.user(username)
-    try:
-        page_number = max(1, int(request.GET.get("page", "1")))
-    except ValueError:
-        raise InvalidQuery("the page number must be a whole number") from None
+    page_number = _page_number(request)
     offset = (page_number - 1) * USERS_PER_PAGE
     lister = chirp.queries.followers if which == "followers" else chirp.queries.following
     users = lister(user.username, USERS_PER_PAGE + 1, offset)
+    if not users and page_number > 1:
+        raise Http404("no such page")  # past the end; the first page may be empty
     context = {
         "profile": user,
         "which": which,

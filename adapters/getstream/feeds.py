@@ -71,6 +71,7 @@ from application.feeds import (
     check_copy_limit,
     check_page,
     check_read_limit,
+    past_every_list,
 )
 
 logger = logging.getLogger(__name__)
@@ -416,6 +417,8 @@ class GetStreamFeedProvider(FeedProvider):
 
     def _follow_list(self, feed: FeedId, limit: int, offset: int, followers: bool) -> list[FeedId]:
         check_page(limit, offset)
+        if past_every_list(offset):
+            return []
         wire = self._wire(feed)
         key = "feed_id" if followers else "target_id"
         found: list[FeedId] = []

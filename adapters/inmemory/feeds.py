@@ -248,13 +248,13 @@ class InMemoryFeedProvider(FeedProvider):
         check_page(limit, offset)
         with self._lock:
             edges = self._followers.get(feed, {})
-            return list(islice(reversed(edges), offset, offset + limit))
+            return _page_of(edges, limit, offset)
 
     def following(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
         check_page(limit, offset)
         with self._lock:
             edges = self._following.get(feed, {})
-            return list(islice(reversed(edges), offset, offset + limit))
+            return _page_of(edges, limit, offset)
 
     # -- internals (called with the lock held) --------------------------------
 
@@ -453,3 +453,10 @@ def _discard_key(index: dict[FeedId, SortedList], feed: FeedId, key: SortKey) ->
         keys.discard(key)
         if not keys:
             del index[feed]
+
+
+def _page_of(edges: dict[FeedId, None], limit: int, offset: int) -> list[FeedId]:
+    """``limit`` of ``edges`` from ``offset``, newest first; any offset and
+    limit (``islice`` takes none past ``sys.maxsize``)."""
+    end = min(offset + limit, len(edges))
+    return list(islice(reversed(edges), offset, end)) if offset < end else []

@@ -223,6 +223,7 @@ from application.feeds import (
     DEFAULT_COPY_LIMIT,
     DEFAULT_READ_LIMIT,
     MAX_ADD_TO_MANY,
+    MAX_FOLLOW_OFFSET,
     Activity,
     FeedId,
     FeedInputError,
@@ -237,6 +238,7 @@ from application.feeds import (
     check_fan_out_chunk,
     check_page,
     check_read_limit,
+    past_every_list,
 )
 
 NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -1946,7 +1948,10 @@ class RedisFeedProvider(FeedProvider):
 
     def _edges(self, key: str, limit: int, offset: int) -> list[FeedId]:
         check_page(limit, offset)
-        (names,) = self._one("ZREVRANGE", key, offset, offset + limit - 1)
+        if past_every_list(offset):
+            return []  # Redis takes no index past a 64-bit integer
+        last = offset + limit - 1
+        (names,) = self._one("ZREVRANGE", key, offset, last if last < MAX_FOLLOW_OFFSET else -1)
         return [FeedId.parse(_text(n)) for n in names]
 
     # -- internals: plumbing ----------------------------------------------------

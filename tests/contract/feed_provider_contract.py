@@ -738,6 +738,16 @@ class FeedProviderContract:
         assert provider.following(fans[0], limit=1) == [star]
         assert provider.following(fans[0], offset=1) == []
 
+    def test_followers_and_following_past_the_end_are_empty_however_far(self) -> None:
+        provider = self.make_provider()
+        star, fan = self.feed(), self.feed("timeline")
+        provider.follow(fan, star)
+        for offset in (1, 2**31, 2**32, 2**63 - 1, 2**63, 10**23):
+            assert provider.followers(star, offset=offset) == []
+            assert provider.following(fan, offset=offset) == []
+        assert provider.followers(star, limit=2**63) == [fan]
+        assert provider.following(fan, limit=2**64) == [star]
+
     def test_unfollow_updates_followers_and_following(self) -> None:
         provider = self.make_provider()
         star, first, second = self.feed(), self.feed("timeline"), self.feed("timeline")

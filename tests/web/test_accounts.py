@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import ClassVar
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.contrib.auth.models import User
-from django.test import Client
+from django.db import connection
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from application.service import Chirp
-from domain.errors import UserNotFound
+from domain.errors import UsernameTaken, UserNotFound
 from web import services
 from web.models import PendingRegistration
 
@@ -90,6 +93,86 @@ def test_an_event_store_failure_leaves_no_account(
     with pytest.raises(OSError, match="disk full"):
         services.sign_up(chirp, "alice", PASSWORD)
     assert not User.objects.exists()
+    assert not PendingRegistration.objects.exists()
+    assert not registered_in_log(chirp, "alice")
+
+
+def test_a_projection_failure_after_the_event_is_stored_keeps_the_account(
+    client: Client, chirp: Chirp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The event is stored, then projecting it fails (a busy catalog): the
+    # command succeeded, so the sign-up did too.
+    def register_then_fail(username: str, display_name: str = "") -> object:
+        chirp.commands.register(username, display_name)
+        raise RuntimeError("the catalog is locked")
+
+    monkeypatch.setattr(chirp, "register", register_then_fail)
+    account = services.sign_up(chirp, "alice", PASSWORD)
+    assert account.get_username() == "alice"
+    assert list(User.objects.values_list("username", flat=True)) == ["alice"]
+    assert not PendingRegistration.objects.exists()
+    assert client.login(username="alice", password=PASSWORD)
+
+
+def test_a_failure_after_another_name_in_other_case_was_stored_leaves_no_account(
+    client: Client, chirp: Chirp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Alice" is in the event log but has no account here (another web
+    # database, say); "alice" fails for another reason: not alice's event.
+    chirp.commands.register("Alice")
+
+    def broken_register(username: str, display_name: str = "") -> object:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(chirp, "register", broken_register)
+    with pytest.raises(OSError, match="disk full"):
+        services.sign_up(chirp, "alice", PASSWORD)
+    assert not User.objects.exists()
+    assert not PendingRegistration.objects.exists()
+
+
+class RecordingHasher(MD5PasswordHasher):
+    """Notes whether each password was hashed inside a database transaction."""
+
+    algorithm = "recording_md5"
+    in_transaction: ClassVar[list[bool]] = []
+
+    def encode(self, password: str, salt: str) -> str:
+        self.in_transaction.append(connection.in_atomic_block)
+        return super().encode(password, salt)
+
+
+def test_sign_up_hashes_the_password_outside_any_transaction(
+    transactional_db: None, chirp: Chirp
+) -> None:
+    # Hashing is slow on purpose; inside a write transaction it would hold
+    # SQLite's write lock for as long, and queue every other writer.
+    RecordingHasher.in_transaction.clear()
+    with override_settings(PASSWORD_HASHERS=[f"{__name__}.RecordingHasher"]):
+        services.sign_up(chirp, "alice", PASSWORD)
+        assert User.objects.get(username="alice").check_password(PASSWORD)
+    assert RecordingHasher.in_transaction  # it did hash: on sign-up, then to check
+    assert not any(RecordingHasher.in_transaction)
+
+
+def test_the_same_name_saved_meanwhile_by_another_writer_is_taken(
+    client: Client, chirp: Chirp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL two sign-ups can both find the name free; the second to
+    # save meets the unique constraint: "taken", not a 500.
+    User.objects.create_user(username="alice", password="someone-else-99")
+    real_filter = User.objects.filter
+
+    def seen_before_the_other_writer_saved(*args: object, **kwargs: object) -> object:
+        if "username__iexact" in kwargs:
+            return User.objects.none()
+        return real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(User.objects, "filter", seen_before_the_other_writer_saved)
+    with pytest.raises(UsernameTaken):
+        services.sign_up(chirp, "alice", PASSWORD)
+    monkeypatch.undo()
+    assert User.objects.count() == 1
     assert not PendingRegistration.objects.exists()
     assert not registered_in_log(chirp, "alice")
 

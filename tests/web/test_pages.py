@@ -13,6 +13,7 @@ from django.test import Client
 from application.feeds import FeedUnavailableError
 from application.service import Chirp
 from domain.text import weighted_length
+from tests.web.conftest import PASSWORD
 
 
 def html(response: object) -> str:
@@ -140,6 +141,24 @@ def test_followers_and_following_lists(
     assert "Bob B." in main and "Alice A." not in main
     assert "No followers yet" in html(client.get("/@alice/followers"))
     assert client.get("/@alice/following?page=x").status_code == 400
+    assert client.get("/@alice/following?page=1.5").status_code == 400
+    for first in ("1", "0", "-3", "-" + "9" * 5000):  # below 1: the first page
+        assert "Bob B." in html(client.get(f"/@alice/following?page={first}"))
+
+
+@pytest.mark.parametrize("which", ["followers", "following"])
+@pytest.mark.parametrize("page", ["2", "184467440737095517", "99999999999999999999999", "9" * 5000])
+def test_a_page_past_the_end_of_a_user_list_is_404_logged_in_or_out(
+    client: Client, person: Callable[..., User], chirp: Chirp, which: str, page: str
+) -> None:
+    person("alice")
+    person("bob")
+    chirp.follow("alice", "bob")
+    chirp.follow("bob", "alice")
+    assert client.get(f"/@alice/{which}").status_code == 200
+    assert client.get(f"/@alice/{which}?page={page}").status_code == 404
+    assert client.login(username="bob", password=PASSWORD)
+    assert client.get(f"/@alice/{which}?page={page}").status_code == 404
 
 
 def test_unknown_user_tag_and_post_are_404(client: Client, person: Callable[..., User]) -> None:
