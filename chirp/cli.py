@@ -20,19 +20,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from adapters.inmemory.feeds import InMemoryFeedProvider
-from application.commands import ChirpApplication
 from application.feeds import FeedUnavailableError
 from application.projection_status import ProjectionStatus
 from application.replay import ReplayStopped, count_events, rebuild_feeds, replay_feeds
 from application.workload import WorkloadError, load_workload
-from chirp.bootstrap import (
-    ConfigurationError,
-    Settings,
-    build_chirp,
-    build_feed_projector,
-    build_workers,
-    event_store_env,
-)
+from chirp.bootstrap import build_chirp, build_commands, build_feed_projector, build_workers
+from chirp.settings import ConfigurationError, Settings
 from domain.errors import DomainError
 
 
@@ -74,7 +67,7 @@ def _rebuild_redis_feeds(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    commands = ChirpApplication(env=event_store_env(settings))
+    commands = build_commands(settings)
     projector, provider = build_feed_projector(settings)
     try:
         assert isinstance(provider, RedisFeedProvider)

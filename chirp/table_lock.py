@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chirp.bootstrap import PostgresParams
+    from chirp.settings import PostgresParams
 
 # Creating every table takes well under a second; a process waiting longer
 # than this for another one to finish gives up with the database's error.

@@ -6,7 +6,7 @@ Pure functions, no I/O. Mentions, replies and hashtags are a port of the
 twitter-text reference algorithm (its JS/Java extractors); URLs and the weighted
 length come from the ``twitter-text-parser`` package. All indices count Unicode
 code points, which is what Python ``str`` indices already are. The character
-rules are described in docs/decisions/0001-text-and-name-characters.md.
+rules are described in docs/decisions/text-and-name-characters.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from dramatiq import Worker
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp, build_workers
+from chirp.bootstrap import build_chirp, build_workers
+from chirp.settings import Settings
 from chirp.workers import FeedWorkers
 
 

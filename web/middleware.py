@@ -31,6 +31,19 @@ NOT_FOUND = (UserNotFound, TweetNotFound)
 CACHE_UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 SQLITE_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 RETRY_AFTER_SECONDS = 5
+FEEDS_UNAVAILABLE = (
+    "Chirp is catching its breath",
+    "Feeds are unavailable right now. Your posts are safe; please try again in a moment.",
+)
+SERVICE_UNAVAILABLE = (
+    "Chirp is catching its breath",
+    "A service Chirp needs is unavailable right now; please try again in a moment.",
+)
+STORE_BUSY = (
+    "Chirp is busy",
+    "Many people are writing at this moment and this did not get through. "
+    "Please try again in a moment.",
+)
 
 
 def is_busy(error: BaseException) -> bool:
@@ -58,29 +71,11 @@ class DomainErrorMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, FeedUnavailableError):
-            return render(
-                request,
-                "web/error.html",
-                {"title": "Chirp is catching its breath", "message": "Feeds are unavailable "
-                 "right now. Your posts are safe; please try again in a moment."},
-                status=503,
-            )  # fmt: skip
+            return _try_again(request, FEEDS_UNAVAILABLE)
         if isinstance(exception, CACHE_UNAVAILABLE):
-            return render(
-                request,
-                "web/error.html",
-                {"title": "Chirp is catching its breath", "message": "A service Chirp needs "
-                 "is unavailable right now; please try again in a moment."},
-                status=503,
-            )  # fmt: skip
+            return _try_again(request, SERVICE_UNAVAILABLE)
         if is_busy(exception):
-            response = render(
-                request,
-                "web/error.html",
-                {"title": "Chirp is busy", "message": "Many people are writing at this "
-                 "moment and this did not get through. Please try again in a moment."},
-                status=503,
-            )  # fmt: skip
+            response = _try_again(request, STORE_BUSY)
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
         if not isinstance(exception, DomainError):
@@ -94,6 +89,13 @@ class DomainErrorMiddleware:
         return render(
             request, "web/error.html", {"title": title, "message": str(exception)}, status=status
         )
+
+
+def _try_again(request: HttpRequest, page: tuple[str, str]) -> HttpResponse:
+    """A 503 page (title, message): nothing is wrong with the request, try it
+    again later."""
+    title, message = page
+    return render(request, "web/error.html", {"title": title, "message": message}, status=503)
 
 
 class RefuseInvalidUtf8Middleware:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 
 _lock = threading.Lock()
 _chirp: Chirp | None = None

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from chirp.bootstrap import MEMORY, SQLITE_BUSY_TIMEOUT_SECONDS, PostgresParams
+from chirp.settings import MEMORY, SQLITE_BUSY_TIMEOUT_SECONDS, PostgresParams
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("CHIRP_DATA_DIR", "data")).resolve()

@@ -12,7 +12,8 @@ default wiring.
 from hypothesis import HealthCheck, settings
 
 from adapters.inmemory.feeds import InMemoryFeedProvider
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from tests.contract.crowded_posts import check_crowded_posts
 from tests.contract.feed_model import COPY_LIMIT, make_machine
 

@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from tests.services import services_required
 from web.runtime import use_chirp
 

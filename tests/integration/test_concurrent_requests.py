@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from application.commands import ChirpApplication
-from chirp.bootstrap import Settings, event_store_env
+from chirp.bootstrap import event_store_env
+from chirp.settings import Settings
 from domain.errors import UserNotFound
 from tests.web_server import Answer, Visitor, start_server
 

@@ -17,7 +17,8 @@ import pytest
 from psycopg import sql
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from domain.errors import UsernameTaken
 from tests.services import require_postgres
 

@@ -21,7 +21,8 @@ from adapters.inmemory.catalog import InMemoryCatalog
 from application.commands import ChirpApplication
 from application.projectors import FeedProjector
 from application.service import Chirp
-from chirp.bootstrap import Settings, event_store_env
+from chirp.bootstrap import event_store_env
+from chirp.settings import Settings
 from tests.contract.crowded_posts import check_crowded_posts
 from tests.contract.feed_model import COPY_LIMIT, make_machine
 from tests.getstream_server import GetStreamServer

@@ -36,7 +36,8 @@ from application.feeds import (
 )
 from application.projectors import FeedProjector
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp, event_store_env
+from chirp.bootstrap import build_chirp, event_store_env
+from chirp.settings import Settings
 from tests.contract.feed_provider_contract import FeedProviderContract
 from tests.getstream_server import App, Fault, GetStreamServer
 

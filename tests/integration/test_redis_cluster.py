@@ -56,12 +56,8 @@ from application.commands import ChirpApplication
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.feeds import FeedId, FeedUnavailableError, Follow
 from application.service import Chirp
-from chirp.bootstrap import (
-    ConfigurationError,
-    Settings,
-    build_chirp,
-    build_feed_provider,
-)
+from chirp.bootstrap import build_chirp, build_feed_provider
+from chirp.settings import ConfigurationError, Settings
 from tests.integration.test_redis_catalog_cache import AT
 from tests.integration.test_redis_catalog_cache import post as post_view
 from tests.integration.test_redis_feed_model import LOW_CAP, machine_for

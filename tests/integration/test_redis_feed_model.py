@@ -38,7 +38,8 @@ from application.fanout import InProcessFanOut
 from application.feed_names import HASHTAG, MENTIONS, TIMELINE, USER
 from application.projectors import FeedProjector
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp, build_feed_provider
+from chirp.bootstrap import build_chirp, build_feed_provider
+from chirp.settings import Settings
 from tests.contract.crowded_posts import check_crowded_posts
 from tests.contract.feed_model import COPY_LIMIT, make_machine
 from tests.services import require_redis

@@ -26,7 +26,8 @@ from adapters.redis.pages import RedisPageReader
 from application.feed_names import timeline_feed
 from application.feeds import FeedUnavailableError
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from tests.integration.test_redis_feed_provider import CountingConnection
 from tests.services import require_redis
 

@@ -12,8 +12,9 @@ import pytest
 import redis
 
 from adapters.redis.tracking import RedisTrackingRecorder
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
 from chirp.cli import main
+from chirp.settings import Settings
 from tests.services import require_redis
 
 pytestmark = pytest.mark.redis

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from domain.errors import TweetNotFound
 from tests.redis_sentinel import ReplicaSet, start_replica_set
 from tests.services import require_redis_server

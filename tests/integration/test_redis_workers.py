@@ -29,7 +29,7 @@ from adapters.redis.catalog_cache import RedisCatalogCache
 from application.feed_names import timeline_feed, user_feed
 from application.feeds import Activity, Follow
 from application.projectors import FeedProjector
-from chirp.bootstrap import Settings
+from chirp.settings import Settings
 from chirp.workers import FeedWorkers, RenewedLock, configure_broker
 from tests.services import require_redis
 from tests.workers import running_workers

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 
 DEADLINE_SECONDS = 10.0
 
@@ -36,7 +37,8 @@ def run_other_process(data_dir: Path, code: str) -> None:
         textwrap.dedent(
             f"""
         from pathlib import Path
-        from chirp.bootstrap import Settings, build_chirp
+        from chirp.bootstrap import build_chirp
+        from chirp.settings import Settings
         chirp = build_chirp(Settings(data_dir=Path({str(data_dir)!r})))
         chirp.sync()
         """

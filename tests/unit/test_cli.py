@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
 from chirp.cli import main
+from chirp.settings import Settings
 from domain.tweet import Tweet
 
 

@@ -16,7 +16,8 @@ from application.feed_names import user_feed
 from application.feeds import FeedUnavailableError, StoredActivity
 from application.queries import Author, FeedPage, InvalidCursor, InvalidQuery, encode_cursor
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from domain.errors import TweetNotFound, UserNotFound
 from domain.tweet import TextEntity
 

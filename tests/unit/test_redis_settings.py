@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from chirp.bootstrap import DEFAULT_REDIS_URL, ConfigurationError, SentinelParams, Settings
 from chirp.cli import main
+from chirp.settings import DEFAULT_REDIS_URL, ConfigurationError, SentinelParams, Settings
 
 CLUSTER_URL = "redis://10.0.0.5:7000"
 

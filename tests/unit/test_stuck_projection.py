@@ -9,10 +9,12 @@ import threading
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
 from adapters.inmemory.catalog import InMemoryCatalog
 from adapters.inmemory.feeds import InMemoryFeedProvider
+from application.catalog import PostView
 from application.commands import ChirpApplication
 from application.log_follower import LogFollower, catch_up_each
 from application.projection_status import (
@@ -24,7 +26,8 @@ from application.projection_status import (
 )
 from application.projectors import FeedProjector
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from tests.poison import Broken, Clock, PoisonedProjector, poisoned_chirp
 from tests.unit.test_projection_recovery import all_feeds, expected_feeds
 
@@ -188,3 +191,30 @@ def test_catch_up_each_goes_on_past_a_failing_projection_then_raises() -> None:
     projector.broken = False
     catch_up_each([poisoned, healthy])
     assert poisoned.position == app.recorder.max_notification_id()
+
+
+class FailingCatalog(InMemoryCatalog):
+    """A catalog whose store refuses writes while ``down`` (a locked SQLite
+    file, a PostgreSQL server restarting)."""
+
+    down = False
+
+    def add_post(self, post: PostView, tracking: Tracking) -> None:
+        if self.down:
+            raise Broken("the catalog's store is unavailable")
+        super().add_post(post, tracking)
+
+
+def test_a_catalog_that_cannot_take_a_post_does_not_fail_the_post() -> None:
+    app = ChirpApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    catalog = FailingCatalog()
+    chirp = Chirp(app, catalog, FeedProjector(InMemoryFeedProvider(), POPOTrackingRecorder()))
+    chirp.register("alice")
+    catalog.down = True
+    post_id = chirp.post("alice", "stored whatever the catalog says")
+    assert app.get_post(post_id).text == "stored whatever the catalog says"
+    assert chirp.catalog_follower.status().state == RETRYING
+    catalog.down = False
+    chirp.sync()
+    assert [status.state for status in chirp.projections()] == [OK, OK]
+    assert chirp.queries.post(post_id).text == "stored whatever the catalog says"

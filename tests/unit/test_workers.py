@@ -20,7 +20,7 @@ from application.feed_names import timeline_feed, user_feed
 from application.feeds import Activity, FeedId, FeedProvider
 from application.projectors import FeedProjector
 from application.service import Chirp
-from chirp.bootstrap import ConfigurationError, Settings
+from chirp.settings import ConfigurationError, Settings
 from chirp.workers import FeedWorkers
 
 QUEUE = "chirp-feeds-test"

@@ -9,7 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from web.runtime import use_chirp
 from web.services import sign_up
 

@@ -13,7 +13,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from application.service import Chirp
-from chirp.bootstrap import Settings, build_chirp
+from chirp.bootstrap import build_chirp
+from chirp.settings import Settings
 from domain.errors import UserNotFound
 from web.middleware import is_busy
 from web.models import PendingRegistration

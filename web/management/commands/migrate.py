@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.commands.migrate import Command as DjangoMigrate
 from django.db import connections
 
-from chirp.bootstrap import PostgresParams
+from chirp.settings import PostgresParams
 from chirp.table_lock import postgres_tables_lock, sqlite_tables_lock
 
 DJANGO_SCHEMA = "public"  # Django's tables: the connection's default search path
