@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import UUID
 
 from application.feeds import FEED_PART, FeedId
@@ -23,24 +24,32 @@ HASHTAG = "hashtag"
 NOTIFICATIONS = "notifications"
 POST_PREFIX = "tweet:"
 FOLLOW_PREFIX = "follow:"
+# Feed ids made from names are kept (they are immutable): a replay makes
+# several for each event, checking each part, from a few thousand names.
+FEED_ID_CACHE = 2**16
 
 
+@lru_cache(maxsize=FEED_ID_CACHE)
 def user_feed(username: str) -> FeedId:
     return FeedId(USER, username_key(username))
 
 
+@lru_cache(maxsize=FEED_ID_CACHE)
 def timeline_feed(username: str) -> FeedId:
     return FeedId(TIMELINE, username_key(username))
 
 
+@lru_cache(maxsize=FEED_ID_CACHE)
 def mentions_feed(username: str) -> FeedId:
     return FeedId(MENTIONS, username_key(username))
 
 
+@lru_cache(maxsize=FEED_ID_CACHE)
 def notifications_feed(username: str) -> FeedId:
     return FeedId(NOTIFICATIONS, username_key(username))
 
 
+@lru_cache(maxsize=FEED_ID_CACHE)
 def hashtag_feed(tag: str) -> FeedId:
     """The feed of ``#tag``. Twitter allows a few characters in hashtags that
     feed ids refuse (``・``, ``〜``…); each is written ``-<hex>-``, which no

@@ -15,8 +15,10 @@ losing its ``to`` path, drops every copy made from F. Unfollowing drops only
 the ``follow`` paths from that feed, so an activity that also arrived another
 way stays. An entry goes when its last path goes.
 
-Reads and writes are logarithmic in the feed size (``SortedList`` of keys,
-dict indexes); fan-out and removal cost one step per copy touched.
+Reads and writes find their place by binary search in each feed's sorted list
+of keys (a key newer than the feed's newest, as when the log is projected in
+order, is appended; an older one is inserted, moving the newer ones along),
+with dict indexes; fan-out and removal cost one step per copy touched.
 
 Hybrid fan-out: a feed with more than ``celebrity_threshold`` followers when
 it fans out becomes *hybrid*, and stays so: its pending log must be kept for
@@ -36,14 +38,13 @@ threshold; the model test runs with a threshold of 1 to prove it.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from itertools import islice
 from typing import NamedTuple, TypeVar
-
-from sortedcontainers import SortedList
 
 from application.feeds import (
     DEFAULT_CELEBRITY_THRESHOLD,
@@ -56,7 +57,7 @@ from application.feeds import (
     FeedProvider,
     Follow,
     StoredActivity,
-    activity_id,
+    activity_key,
     activity_sort_key,
     check_copy_limit,
     check_fan_out_chunk,
@@ -73,6 +74,10 @@ class PathKind(Enum):
     DIRECT = "direct"
     TO = "to"
     FOLLOW = "follow"
+
+    # Members are singletons: hashing one (every path in every set) need not
+    # run Enum's hash of the name, in Python.
+    __hash__ = object.__hash__
 
 
 class Path(NamedTuple):
@@ -121,8 +126,9 @@ class InMemoryFeedProvider(FeedProvider):
         self._ids_by_foreign_id: dict[str, set[str]] = {}
         # feed -> activity id -> the paths by which it arrived.
         self._entries: dict[FeedId, dict[str, set[Path]]] = {}
-        self._timeline: dict[FeedId, SortedList] = {}
-        self._own: dict[FeedId, SortedList] = {}
+        # Sorted lists of the keys each feed holds, and owns.
+        self._timeline: dict[FeedId, list[SortKey]] = {}
+        self._own: dict[FeedId, list[SortKey]] = {}
         # activity id -> source feed -> feeds holding a copy made from it.
         self._copies: dict[str, dict[FeedId, set[FeedId]]] = {}
         # (follower, followed) -> ids the follower holds by a follow path.
@@ -132,6 +138,8 @@ class InMemoryFeedProvider(FeedProvider):
         self._following: dict[FeedId, dict[FeedId, None]] = {}
         # Hybrid feeds -> their pending log of (activity id, ownership epoch).
         self._pending: dict[FeedId, list[tuple[str, int]]] = {}
+        # Follower -> the hybrid feeds it follows (those it settles).
+        self._hybrid_followed: dict[FeedId, dict[FeedId, None]] = {}
         # (follower, hybrid feed) -> how much of that feed's log it has applied.
         self._cursors: dict[tuple[FeedId, FeedId], int] = {}
         # (feed, activity id) -> bumped each time the feed starts owning it.
@@ -238,11 +246,8 @@ class InMemoryFeedProvider(FeedProvider):
             keys = self._timeline.get(feed)
             if keys is None:
                 return []
-            if cursor is None:
-                newest_first = keys.irange(reverse=True)
-            else:
-                newest_first = keys.irange(maximum=cursor, inclusive=(True, False), reverse=True)
-            return [self._stored(key[1]) for key in islice(newest_first, limit)]
+            end = len(keys) if cursor is None else bisect_left(keys, cursor)
+            return [self._stored(keys[i][1]) for i in range(end - 1, max(end - limit, 0) - 1, -1)]
 
     def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
         check_page(limit, offset)
@@ -260,12 +265,13 @@ class InMemoryFeedProvider(FeedProvider):
 
     def _store(self, activity: Activity) -> str:
         """Create or replace the activity's record; return its id."""
-        aid = activity_id(activity.foreign_id, activity.time)
+        key = activity_key(activity.foreign_id, activity.time)
+        aid = key[1]
         extra = {str(name): str(value) for name, value in activity.extra.items()}
         record = self._records.get(aid)
         if record is None:
             self._records[aid] = _Record(
-                key=activity_sort_key(aid),
+                key=key,
                 actor=str(activity.actor),
                 verb=str(activity.verb),
                 object=str(activity.object),
@@ -301,22 +307,26 @@ class InMemoryFeedProvider(FeedProvider):
         if threshold is None or len(self._followers.get(feed, {})) <= threshold:
             return False
         self._pending[feed] = []
+        for follower in self._followers.get(feed, {}):
+            self._hybrid_followed.setdefault(follower, {})[feed] = None
         return True
 
     def _fan_out(self, feed: FeedId, aid: str) -> None:
         if self._is_celebrity(feed):
             self._pending[feed].append((aid, self._epochs[(feed, aid)]))
             return
-        for follower in self._followers.get(feed, {}):
-            self._add_path(follower, aid, Path(PathKind.FOLLOW, feed))
+        followers = self._followers.get(feed)
+        if followers:
+            self._copy_to(followers, aid, feed)
 
     def _settle(self, follower: FeedId) -> None:
         """Apply the fan-outs of the hybrid feeds ``follower`` follows that it
         has not seen yet, as eager fan-out would have applied them."""
-        for feed in list(self._following.get(follower, {})):
-            log = self._pending.get(feed)
-            if log is None:
-                continue
+        hybrid = self._hybrid_followed.get(follower)
+        if not hybrid:
+            return
+        for feed in list(hybrid):
+            log = self._pending[feed]
             edge = (follower, feed)
             cursor = self._cursors.get(edge, 0)
             if cursor == len(log):
@@ -337,14 +347,15 @@ class InMemoryFeedProvider(FeedProvider):
         log = self._pending.get(target)
         if log is not None:
             self._cursors[(source, target)] = len(log)
+            self._hybrid_followed.setdefault(source, {})[target] = None
         own = self._own.get(target)
         if own is None or copy_limit == 0:
             return
         path = Path(PathKind.FOLLOW, target)
         # Materialised first: adding paths to ``source`` must not disturb the
         # iteration, even in the (odd) case of a follow cycle.
-        newest = list(islice(own.irange(reverse=True), copy_limit))
-        for key in newest:
+        newest = own[-copy_limit:]
+        for key in reversed(newest):
             self._add_path(source, key[1], path)
 
     def _unfollow(self, source: FeedId, target: FeedId, keep_history: bool) -> None:
@@ -353,6 +364,7 @@ class InMemoryFeedProvider(FeedProvider):
             return
         self._settle(source)
         self._cursors.pop((source, target), None)
+        _discard_edge(self._hybrid_followed, source, target)
         del following[target]
         if not following:
             del self._following[source]
@@ -366,24 +378,82 @@ class InMemoryFeedProvider(FeedProvider):
         for aid in list(self._followed_ids.get((source, target), ())):
             self._drop_path(source, aid, path)
 
+    def _copy_to(self, feeds: Iterable[FeedId], aid: str, source: FeedId) -> None:
+        """``_add_path(feed, aid, follow path from source)`` for each of
+        ``feeds``, in one loop: a fan-out, where most of the work goes."""
+        path = Path(PathKind.FOLLOW, source)
+        record = self._records[aid]
+        key, holders = record.key, record.holders
+        entries, timeline, followed_ids = self._entries, self._timeline, self._followed_ids
+        copied = self._copies.setdefault(aid, {}).setdefault(source, set())
+        for feed in feeds:
+            held = entries.get(feed)
+            if held is None:
+                held = entries[feed] = {}
+            paths = held.get(aid)
+            if paths is None:
+                held[aid] = {path}
+                keys = timeline.get(feed)
+                if keys is None:
+                    timeline[feed] = [key]
+                elif keys[-1] < key:
+                    keys.append(key)
+                else:
+                    insort(keys, key)
+                holders.add(feed)
+            elif path in paths:
+                continue
+            else:
+                paths.add(path)
+            copied.add(feed)
+            ids = followed_ids.get((feed, source))
+            if ids is None:
+                followed_ids[(feed, source)] = {aid}
+            else:
+                ids.add(aid)
+        if not copied:
+            _discard_copy_source(self._copies, aid, source)
+
     def _add_path(self, feed: FeedId, aid: str, path: Path) -> None:
         record = self._records[aid]
-        held = self._entries.setdefault(feed, {})
+        held = self._entries.get(feed)
+        if held is None:
+            held = self._entries[feed] = {}
         paths = held.get(aid)
+        own_path = path.kind is not PathKind.FOLLOW
         if paths is None:
             paths = held[aid] = set()
-            self._timeline.setdefault(feed, SortedList()).add(record.key)
+            keys = self._timeline.get(feed)
+            if keys is None:
+                self._timeline[feed] = [record.key]
+            else:
+                _insert_key(keys, record.key)
             record.holders.add(feed)
+            was_own = False
         elif path in paths:
             return
-        was_own = _is_own(paths)
+        else:
+            # Only an own path can make the feed own it (fan-out copies, the
+            # bulk of all paths, skip the look).
+            was_own = own_path and _is_own(paths)
         paths.add(path)
-        if path.source is not None:
-            self._copies.setdefault(aid, {}).setdefault(path.source, set()).add(feed)
-            if path.kind is PathKind.FOLLOW:
-                self._followed_ids.setdefault((feed, path.source), set()).add(aid)
-        if not was_own and _is_own(paths):
-            self._own.setdefault(feed, SortedList()).add(record.key)
+        source = path.source
+        if source is not None:
+            by_source = self._copies.get(aid)
+            if by_source is None:
+                by_source = self._copies[aid] = {}
+            holders = by_source.get(source)
+            if holders is None:
+                holders = by_source[source] = set()
+            holders.add(feed)
+            if not own_path:
+                edge = (feed, source)
+                ids = self._followed_ids.get(edge)
+                if ids is None:
+                    ids = self._followed_ids[edge] = set()
+                ids.add(aid)
+        if own_path and not was_own:
+            _insert_key(self._own.setdefault(feed, []), record.key)
             epoch_key = (feed, aid)
             self._epochs[epoch_key] = self._epochs.get(epoch_key, 0) + 1
 
@@ -447,10 +517,39 @@ def _discard(index: dict[K, set[V]], key: K, value: V) -> None:
             del index[key]
 
 
-def _discard_key(index: dict[FeedId, SortedList], feed: FeedId, key: SortKey) -> None:
+def _discard_copy_source(
+    copies: dict[str, dict[FeedId, set[FeedId]]], aid: str, source: FeedId
+) -> None:
+    by_source = copies.get(aid)
+    if by_source is not None and not by_source.get(source, True):
+        del by_source[source]
+        if not by_source:
+            del copies[aid]
+
+
+def _discard_edge(index: dict[FeedId, dict[FeedId, None]], key: FeedId, value: FeedId) -> None:
+    values = index.get(key)
+    if values is not None:
+        values.pop(value, None)
+        if not values:
+            del index[key]
+
+
+def _insert_key(keys: list[SortKey], key: SortKey) -> None:
+    """Insert ``key`` in the sorted list ``keys``: appended when it is the
+    newest, as nearly every key is when the log is projected in order."""
+    if not keys or keys[-1] < key:
+        keys.append(key)
+    else:
+        insort(keys, key)
+
+
+def _discard_key(index: dict[FeedId, list[SortKey]], feed: FeedId, key: SortKey) -> None:
     keys = index.get(feed)
     if keys is not None:
-        keys.discard(key)
+        at = bisect_left(keys, key)
+        if at < len(keys) and keys[at] == key:
+            del keys[at]
         if not keys:
             del index[feed]
 
