@@ -8,6 +8,8 @@ never raises, and after a failure it waits for the next retry (backing off up
 to ``max_retry`` seconds) instead of trying on every command. An event that
 keeps failing is reported (logged, and in :meth:`LogFollower.status`) and
 retried until it projects; the events after it wait, and nothing is skipped.
+``catch_up_in_batches`` is ``catch_up`` for replays: a projector that can
+(``BatchProjector``) projects each batch at once and records its position once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from application.projection_status import (
     ProjectionFailure,
     ProjectionStatus,
 )
-from application.projectors import Projector
+from application.projectors import BatchProjector, BatchStopped, Projector
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,67 @@ class LogFollower:
                     if len(notifications) < self.batch_size:
                         self._forget_failure_before(start)
                         return processed
+
+    def catch_up_in_batches(
+        self, on_batch: Callable[[int], object] | None = None, stop: int | None = None
+    ) -> int:
+        """:meth:`catch_up`, each batch projected at once through
+        ``process_batch`` when the projector is a :class:`BatchProjector`
+        (one position recorded per batch: a crash re-projects the batch,
+        whose writes are idempotent). A failing event is noted and its error
+        raised as :meth:`catch_up` does, the events before it projected."""
+        projector = self.projector
+        if not isinstance(projector, BatchProjector):
+            return self.catch_up(on_batch, stop)
+        processed = 0
+        with self._lock:
+            start = self.position
+            while True:
+                notifications = self.application.recorder.select_notifications(
+                    start=start, limit=self.batch_size, stop=stop, inclusive_of_start=False
+                )
+                if not notifications:
+                    self._forget_failure_before(start)
+                    return processed
+                if not self._project_batch(projector, notifications, start):
+                    start = self.position  # it moved: go on from where it is
+                    continue
+                start = notifications[-1].id
+                processed += len(notifications)
+                if on_batch is not None:
+                    on_batch(len(notifications))
+                if len(notifications) < self.batch_size:
+                    self._forget_failure_before(start)
+                    return processed
+
+    def _project_batch(
+        self, projector: BatchProjector, notifications: Sequence[Notification], previous: int
+    ) -> bool:
+        """Project ``notifications``, the events after position ``previous``;
+        False when the position moved meanwhile (see :meth:`_project`)."""
+        batch = []
+        unreadable: tuple[Notification, Exception] | None = None
+        for notification in notifications:
+            try:
+                event = self.application.mapper.to_domain_event(notification)
+            except Exception as error:  # projected up to it, then noted
+                unreadable = (notification, error)
+                break
+            batch.append((event, Tracking(self.application.name, notification.id)))
+        try:
+            if batch:
+                projector.process_batch(batch)
+        except BatchStopped as stopped:
+            failed = stopped.error
+            moved = stopped.recording and isinstance(failed, IntegrityError)
+            if moved and self.position != previous:
+                return False
+            self._note_failure(notifications[stopped.index], failed)
+            raise failed from None
+        if unreadable is not None:
+            self._note_failure(*unreadable)
+            raise unreadable[1]
+        return True
 
     def try_catch_up(self, force: bool = False) -> bool:
         """:meth:`catch_up`, never raising: whether it got to the end of the

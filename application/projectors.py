@@ -5,11 +5,16 @@ event's position. The catalog projector writes both in one transaction (exactly
 once). The feed projector cannot join a transaction with a remote feed service,
 so it makes only idempotent feed writes and records the position after them: a
 crash in between replays the event, which changes nothing the second time.
+
+The feed projector also projects a whole batch at once (``process_batch``, for
+replays): the same feed writes in the same order, consecutive follows grouped
+into one ``follow_many``, and one position recorded after the batch's writes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +32,14 @@ from application.feed_names import (
     timeline_feed,
     user_feed,
 )
-from application.feeds import DEFAULT_COPY_LIMIT, MAX_ADD_TO_MANY, Activity, FeedId, FeedProvider
+from application.feeds import (
+    DEFAULT_COPY_LIMIT,
+    MAX_ADD_TO_MANY,
+    Activity,
+    FeedId,
+    FeedProvider,
+    Follow,
+)
 from domain.tweet import TextEntity, Tweet, hashtags_of, mentions_of
 from domain.user import User, username_key
 
@@ -84,7 +96,32 @@ class Projector(ABC):
     def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None: ...
 
 
-class FeedProjector(Projector):
+class BatchStopped(Exception):
+    """Projecting a batch stopped at its event number ``index`` (from 0), on
+    ``error``: the events before it were applied. When ``error`` came from
+    recording the position (``recording``), ``index`` is the last event
+    applied and the position stayed where the batch began; otherwise the
+    position of the event before ``index`` was recorded (if there is one)."""
+
+    def __init__(self, index: int, error: Exception, recording: bool = False) -> None:
+        super().__init__(f"event {index} of the batch: {type(error).__name__}: {error}")
+        self.index = index
+        self.error = error
+        self.recording = recording
+
+
+class BatchProjector(Projector):
+    """A projector that can also project many events at once."""
+
+    @abstractmethod
+    def process_batch(self, batch: Sequence[tuple[DomainEventProtocol[Any], Tracking]]) -> None:
+        """Apply each event of ``batch`` (in log order) as :meth:`process`
+        would one by one, then record the last one's position, once. An event
+        that fails stops the batch: the events before it stay applied, their
+        position is recorded, and :class:`BatchStopped` names it."""
+
+
+class FeedProjector(BatchProjector):
     """Keeps every feed in a ``FeedProvider`` up to date with the log.
 
     With a ``fan_out`` and a provider that supports it, a post by an account
@@ -113,6 +150,64 @@ class FeedProjector(Projector):
     def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None:
         self.apply(event)
         self.tracking_recorder.insert_tracking(tracking)
+
+    def process_batch(self, batch: Sequence[tuple[DomainEventProtocol[Any], Tracking]]) -> None:
+        applied, stopped = len(batch), None
+        try:
+            self.apply_batch([event for event, _ in batch])
+        except BatchStopped as error:
+            applied, stopped = error.index, error
+        if applied:
+            try:
+                self.tracking_recorder.insert_tracking(batch[applied - 1][1])
+            except Exception as error:
+                raise BatchStopped(applied - 1, error, recording=True) from error
+        if stopped is not None:
+            raise stopped
+
+    def apply_batch(self, events: Sequence[DomainEventProtocol[Any]]) -> None:
+        """The feed writes of ``events``, as :meth:`apply` makes them one by
+        one: each run of consecutive registrations (their timelines following
+        their own feeds) and each run of consecutive follows is one
+        ``follow_many`` (a follow's notification after it), every other event
+        is applied alone, in order. Raises :class:`BatchStopped` at the first
+        event that fails, the events before it applied."""
+        for start, end in follow_runs(events):
+            if end - start > 1:
+                try:
+                    self._apply_follow_run(events[start:end])
+                    continue
+                except Exception:  # found again below, event by event
+                    pass
+            # Alone, or a run that failed: one by one finds the event that
+            # fails (the writes are idempotent: those before it are harmless).
+            for index in range(start, end):
+                try:
+                    self.apply(events[index])
+                except Exception as error:
+                    raise BatchStopped(index, error) from error
+
+    def _apply_follow_run(self, run: Sequence[DomainEventProtocol[Any]]) -> None:
+        """A run of registrations, or of follows, in one ``follow_many``: a
+        follow copies only the followed user feed's own posts, which no
+        follow changes, so the edges may be written together."""
+        if isinstance(run[0], User.Registered):
+            self.provider.follow_many(
+                [
+                    Follow(timeline_feed(event.username), user_feed(event.username))
+                    for event in run
+                    if isinstance(event, User.Registered)
+                ],
+                activity_copy_limit=0,
+            )
+            return
+        follows = [event for event in run if isinstance(event, User.Followed)]
+        self.provider.follow_many(
+            [Follow(timeline_feed(e.follower), user_feed(e.followee)) for e in follows],
+            activity_copy_limit=self.follow_copy_limit,
+        )
+        for event in follows:
+            self.provider.add_activity(notifications_feed(event.followee), follow_activity(event))
 
     def apply(self, event: DomainEventProtocol[Any]) -> None:
         """The feed writes for one event; idempotent."""
@@ -168,6 +263,23 @@ class FeedProjector(Projector):
             if len(followers) < chunk:
                 return
             offset += chunk
+
+
+def follow_runs(events: Sequence[DomainEventProtocol[Any]]) -> list[tuple[int, int]]:
+    """``events`` cut into runs ``[start, end)``: consecutive registrations,
+    consecutive follows, and every other event alone."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for index in range(1, len(events) + 1):
+        if index == len(events) or not _same_run(events[start], events[index]):
+            runs.append((start, index))
+            start = index
+    return runs
+
+
+def _same_run(first: DomainEventProtocol[Any], event: DomainEventProtocol[Any]) -> bool:
+    kind = type(first)
+    return kind in (User.Registered, User.Followed) and type(event) is kind
 
 
 class CatalogProjector(Projector):

@@ -9,8 +9,10 @@ projectors running elsewhere carry on from wherever it is.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from eventsourcing.popo import POPOTrackingRecorder
@@ -35,6 +37,21 @@ class ReplayReport:
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else float("inf")
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: a replay builds millions of
+    small containers (feed entries) that hold no reference cycles, and each
+    full collection would walk all of them again (it took half of a replay's
+    time). Reference counting frees everything as usual meanwhile."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def count_events(commands: ChirpApplication) -> int:
@@ -65,7 +82,8 @@ def rebuild_feeds(
     follower = LogFollower(commands, projector, batch_size=REPLAY_BATCH_SIZE, name="replay")
     started = time.perf_counter()
     try:
-        events = 0 if stop == 0 else follower.catch_up(on_batch=on_progress, stop=stop)
+        with cyclic_gc_paused():
+            events = 0 if stop == 0 else follower.catch_up_in_batches(on_progress, stop)
     except FeedUnavailableError:
         raise
     except Exception as error:
