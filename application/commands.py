@@ -8,12 +8,13 @@ given at construction, as eventsourcing does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, RecordConflictError
 
 from domain.errors import (
@@ -28,6 +29,18 @@ from domain.user import User, check_username, username_key
 
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
+
+
+def known_mentions(text: str, get_user: Callable[[str], User]) -> dict[str, str]:
+    """The users ``text`` mentions that ``get_user`` finds: lower-cased name
+    -> canonical name (a post records them, so a replay resolves them alike)."""
+    known: dict[str, str] = {}
+    for name in dict.fromkeys(username_key(n) for n in mentioned_usernames_in(text)):
+        try:
+            known[name] = get_user(name).username
+        except DomainError:  # not a registered (or even valid) username
+            continue
+    return known
 
 
 class ChirpApplication(Application[UUID]):
@@ -98,12 +111,7 @@ class ChirpApplication(Application[UUID]):
         derived from the author and the key, so the event store refuses a
         second post under it, and the first post's id is returned instead."""
         user = self.get_user(author)
-        known: dict[str, str] = {}
-        for name in dict.fromkeys(username_key(n) for n in mentioned_usernames_in(text)):
-            try:
-                known[name] = self.get_user(name).username
-            except DomainError:  # not a registered (or even valid) username
-                continue
+        known = known_mentions(text, self.get_user)
         post_id = None if key is None else post_id_for_key(user.username, key)
         tweet = Tweet.post(user.username, text, known, posted_at, post_id)
         try:
@@ -140,6 +148,34 @@ class ChirpApplication(Application[UUID]):
             self.save(tweet)
 
         self._retry_on_conflict(change)
+
+    # -- many commands at once (bulk loads: application.command_batch) --------
+
+    def save_in_order(
+        self, events: Sequence[DomainEventProtocol[UUID]], aggregates: Iterable[Aggregate]
+    ) -> None:
+        """Store ``events``, collected from ``aggregates`` by many commands,
+        in the order given, in one atomic write (``save`` would group them
+        by aggregate). Then each aggregate that passed a multiple of its
+        snapshotting interval is snapshotted, from memory, at its version."""
+        self.events.put(events)
+        if self.snapshots is None:
+            return
+        first: dict[UUID, int] = {}
+        for event in events:
+            first.setdefault(event.originator_id, event.originator_version)
+        snapshots = []
+        for aggregate in aggregates:
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            since = first.get(aggregate.id)
+            if (
+                interval
+                and since is not None
+                and aggregate.version // interval > (since - 1) // interval
+            ):
+                snapshots.append(type(aggregate).Snapshot.take(aggregate))
+        if snapshots:
+            self.snapshots.put(snapshots)
 
     # -- helpers -------------------------------------------------------------
 

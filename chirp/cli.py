@@ -23,7 +23,7 @@ from adapters.inmemory.feeds import InMemoryFeedProvider
 from application.feeds import FeedUnavailableError
 from application.projection_status import ProjectionStatus
 from application.replay import ReplayStopped, count_events, rebuild_feeds, replay_feeds
-from application.workload import WorkloadError, load_workload
+from application.workload import WorkloadError, load_workload, load_workload_one_by_one
 from chirp.bootstrap import build_chirp, build_commands, build_feed_projector, build_workers
 from chirp.settings import ConfigurationError, Settings
 from domain.errors import DomainError
@@ -86,17 +86,21 @@ def _rebuild_redis_feeds(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def command_load(settings: Settings, args: argparse.Namespace) -> int:
+    """The ops go through the domain's rules, many to a write (see
+    ``application.workload``); no feed is projected here: the web processes
+    and workers catch up on the new events as on any others."""
     path = Path(args.workload)
     if not path.is_file():
         raise WorkloadError(f"no workload file at {path}")
-    chirp = build_chirp(settings, project_synchronously=False)
+    commands = build_commands(settings)
+    load = load_workload_one_by_one if args.one_by_one else load_workload
     try:
         with path.open(encoding="utf-8") as lines:
             ops = _limited(lines, args.limit)
             with tqdm(total=args.limit, unit="op", desc="loading", disable=args.quiet) as bar:
-                stats = load_workload(chirp.commands, ops, on_op=bar.update)
+                stats = load(commands, ops, on_op=bar.update)
     finally:
-        chirp.close()
+        commands.close()
     print(json.dumps(stats, sort_keys=True))
     return 0
 
@@ -208,6 +212,11 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("workload", help="JSON Lines file from shared/workload/generate.py")
     load.add_argument("--limit", type=int, default=None, help="apply only the first N ops")
     load.add_argument("--quiet", action="store_true", help="no progress bar")
+    load.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="store each op as a command of its own (slow; to compare with)",
+    )
     load.set_defaults(run=command_load)
     demo = commands.add_parser("demo", help="seed a tiny network and print its feeds")
     demo.set_defaults(run=command_demo)

@@ -40,8 +40,9 @@ def test_replay_rebuilds_every_event_and_prints_events_per_second(
     assert int(match.group(1)) == 4
 
 
+@pytest.mark.parametrize("way", [[], ["--one-by-one"]])
 def test_load_workload_applies_each_op(
-    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], way: list[str]
 ) -> None:
     workload = tmp_path / "workload.jsonl"
     ops = [
@@ -55,7 +56,7 @@ def test_load_workload_applies_each_op(
         {"op": "delete", "username": "christopherj12345", "post_index": 0},
     ]  # fmt: skip
     workload.write_text("".join(json.dumps(op) + "\n" for op in ops))
-    assert main(["load-workload", "--quiet", str(workload)]) == 0
+    assert main(["load-workload", "--quiet", *way, str(workload)]) == 0
     counts = json.loads(capsys.readouterr().out)
     assert counts == {"register": 2, "follow": 1, "post": 2, "delete": 1}
 
