@@ -8,14 +8,15 @@ given at construction, as eventsourcing does.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, RecordConflictError
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import IntegrityError, RecordConflictError, Recording
 
 from domain.errors import (
     DomainError,
@@ -50,6 +51,30 @@ class ChirpApplication(Application[UUID]):
     # A user who follows thousands would otherwise be rebuilt from thousands
     # of events on each command.
     snapshotting_intervals = {User: 100}
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        self._saved = threading.local()
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """eventsourcing's save, noting the position of the last event this
+        thread stored (``last_saved_position``)."""
+        recordings = super().save(*objs, **kwargs)
+        if recordings:
+            self._saved.position = max(
+                recording.notification.id for recording in recordings
+            )
+        return recordings
+
+    def last_saved_position(self) -> int:
+        """The position in the log of the last event this thread stored (0
+        when none)."""
+        position: int = getattr(self._saved, "position", 0)
+        return position
 
     # -- users ---------------------------------------------------------------
 
@@ -158,7 +183,9 @@ class ChirpApplication(Application[UUID]):
         in the order given, in one atomic write (``save`` would group them
         by aggregate). Then each aggregate that passed a multiple of its
         snapshotting interval is snapshotted, from memory, at its version."""
-        self.events.put(events)
+        recordings = self.events.put(events)
+        if recordings:
+            self._saved.position = max(recording.notification.id for recording in recordings)
         if self.snapshots is None:
             return
         first: dict[UUID, int] = {}

@@ -3,13 +3,18 @@
 Works on every eventsourcing recorder (SQLite has no ``subscribe``): it reads
 notifications after the projector's tracked position, in batches. ``catch_up``
 runs synchronously and raises what the projector raised (replay, workers,
-tests); ``try_catch_up`` is what commands and the background thread use: it
+tests); ``try_catch_up`` is what the background thread and readers use: it
 never raises, and after a failure it waits for the next retry (backing off up
-to ``max_retry`` seconds) instead of trying on every command. An event that
+to ``max_retry`` seconds) instead of trying on every read. An event that
 keeps failing is reported (logged, and in :meth:`LogFollower.status`) and
 retried until it projects; the events after it wait, and nothing is skipped.
 ``catch_up_in_batches`` is ``catch_up`` for replays: a projector that can
 (``BatchProjector``) projects each batch at once and records its position once.
+
+Only the holder of the projection's lease (``application/leases.py``)
+projects; every process can :meth:`~LogFollower.wait_for` a position (a
+reader waiting for its own writes): it projects itself when the lease is
+free, else it watches the position the holder records.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
+from application.leases import Lease, OwnLease
 from application.projection_status import (
     STUCK_AFTER_ATTEMPTS,
     PendingEvent,
@@ -37,6 +43,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 30.0
+# How often a process waiting for a position another process projects looks
+# at it again.
+WATCH_INTERVAL_SECONDS = 0.01
 OPERATIONS_DOC = "docs/operations.md, 'A stuck projection'"
 
 
@@ -50,6 +59,7 @@ class LogFollower:
         first_retry: float = FIRST_RETRY_SECONDS,
         max_retry: float = MAX_RETRY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        lease: Lease | None = None,
     ) -> None:
         self.application = application
         self.projector = projector
@@ -57,17 +67,25 @@ class LogFollower:
         self.name = name
         self.first_retry = first_retry
         self.max_retry = max_retry
+        self.lease = lease or OwnLease()
         self._clock = clock
         self._lock = threading.RLock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._failure: ProjectionFailure | None = None
         self._retry_at = 0.0
+        # The furthest position this process has seen reached. A position
+        # moved back (a Redis shard lost feed writes) is projected again
+        # anyway, so a reader that saw it pass its own writes need not wait.
+        self._reached = 0
 
     @property
     def position(self) -> int:
         """The id of the last event projected (0 when none)."""
-        return self.projector.tracking_recorder.max_tracking_id(self.application.name) or 0
+        position = self.projector.tracking_recorder.max_tracking_id(self.application.name) or 0
+        self._reached = max(self._reached, position)
+        return position
 
     @property
     def failure(self) -> ProjectionFailure | None:
@@ -90,6 +108,7 @@ class LogFollower:
                 )
                 if not notifications:
                     self._forget_failure_before(start)
+                    self._reached = max(self._reached, start)
                     return processed
                 for notification in notifications:
                     try:
@@ -107,6 +126,7 @@ class LogFollower:
                         on_batch(len(notifications))
                     if len(notifications) < self.batch_size:
                         self._forget_failure_before(start)
+                        self._reached = max(self._reached, start)
                         return processed
 
     def catch_up_in_batches(
@@ -129,6 +149,7 @@ class LogFollower:
                 )
                 if not notifications:
                     self._forget_failure_before(start)
+                    self._reached = max(self._reached, start)
                     return processed
                 if not self._project_batch(projector, notifications, start):
                     start = self.position  # it moved: go on from where it is
@@ -139,6 +160,7 @@ class LogFollower:
                     on_batch(len(notifications))
                 if len(notifications) < self.batch_size:
                     self._forget_failure_before(start)
+                    self._reached = max(self._reached, start)
                     return processed
 
     def _project_batch(
@@ -181,6 +203,34 @@ class LogFollower:
         except Exception:  # noted and logged by catch_up; the retry is scheduled
             return False
         return True
+
+    def wait_for(self, position: int, timeout: float, force: bool = False) -> bool:
+        """Wait until the projection has reached ``position`` (a reader's own
+        write), at most ``timeout`` seconds; whether it has. With the lease
+        free or held here, it projects up to there itself; with it held
+        elsewhere, it watches the position recorded there. It gives up at
+        once on an event that fails here: the reader then sees the
+        projection as it is. With ``force`` it catches up even past a
+        position it saw reached (which may have moved back since), and
+        retries a failed event at once rather than when due."""
+        if self._reached >= position and not force:
+            return True
+        deadline = self._clock() + timeout
+        while True:
+            if self.lease.try_acquire():
+                self.try_catch_up(force)
+                if self._reached >= position or self.position >= position:
+                    return True
+                if self._failure is not None:
+                    return False
+            elif self.position >= position:
+                return True
+            if self._clock() >= deadline or self._stopping.wait(WATCH_INTERVAL_SECONDS):
+                return False
+
+    def nudge(self) -> None:
+        """Wake the background thread: an event was just written here."""
+        self._wake.set()
 
     def _project(self, notification: Notification, previous: int) -> bool:
         """Project one event, the one after position ``previous``; False when
@@ -288,18 +338,27 @@ class LogFollower:
         self._thread.start()
 
     def _run(self, poll_interval: float) -> None:
+        """Project while holding the lease; without it, ask for it at each
+        poll (its holder may have died)."""
         while not self._stopping.is_set():
-            self.try_catch_up()
+            try:
+                if self.lease.try_acquire():
+                    self.try_catch_up()
+            except Exception:  # the lease's store is out of reach: ask again later
+                logger.exception("projection %r: could not ask for its lease", self.name)
             wait = poll_interval
             if self._failure is not None:
                 wait = max(wait, self._retry_at - self._clock())
-            self._stopping.wait(wait)
+            self._wake.wait(wait)
+            self._wake.clear()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self.lease.release()
 
 
 def catch_up_each(

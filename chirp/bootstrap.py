@@ -18,6 +18,7 @@ from application.catalog import Catalog
 from application.commands import ChirpApplication
 from application.fanout import FanOut, InProcessFanOut
 from application.feeds import FeedProvider, FeedUnavailableError
+from application.leases import HeldElsewhere, Lease, OwnLease
 from application.log_follower import catch_up_each
 from application.pages import PageReader
 from application.projectors import FeedProjector
@@ -282,9 +283,10 @@ def build_feed_projector(
     return projector, provider
 
 
-def build_chirp(settings: Settings | None = None, project_synchronously: bool = True) -> Chirp:
+def build_chirp(settings: Settings | None = None, read_own_writes: bool = True) -> Chirp:
     """Chirp for the web and the CLI. With ``CHIRP_PROJECTION=dramatiq`` it
-    projects no feeds itself: each command asks the workers to catch up."""
+    projects no feeds itself: each command asks the workers to catch up.
+    Each projection is run by the process holding its lease (``build_lease``)."""
     settings = settings or Settings.from_env()
     commands = build_commands(settings)
     request_feed_projection: Callable[[], object] | None = None
@@ -301,14 +303,54 @@ def build_chirp(settings: Settings | None = None, project_synchronously: bool = 
     else:
         projector, _ = build_feed_projector(settings)
     catalog = build_catalog(settings, projector.provider)
+    feed_lease: Lease
+    if request_feed_projection is not None:
+        feed_lease = HeldElsewhere()  # the workers project the feeds
+    elif isinstance(projector.provider, InMemoryFeedProvider):
+        feed_lease = OwnLease()  # this process's own feeds
+    else:
+        feed_lease = build_lease(settings, f"feeds {settings.feed_provider} {feeds_name(settings)}")
     return Chirp(
         commands,
         catalog,
         projector,
-        project_synchronously,
+        read_own_writes,
         request_feed_projection=request_feed_projection,
         page_reader=build_page_reader(projector.provider, catalog),
+        catalog_lease=build_lease(settings, "catalog"),
+        feed_lease=feed_lease,
     )
+
+
+def feeds_name(settings: Settings) -> str:
+    """What names the feeds these settings project into, for their lease."""
+    if settings.feed_provider == "redis":
+        return f"{settings.redis_url} {settings.redis_namespace}"
+    return settings.stream_api_key
+
+
+def build_lease(settings: Settings, projection: str) -> Lease:
+    """The lease of ``projection`` among the processes sharing these
+    settings' event store: an advisory lock in PostgreSQL, a lock on a
+    SQLite file in the data directory; a throw-away store is this process's."""
+    if settings.in_memory:
+        return OwnLease()
+    if settings.uses_postgres:
+        from adapters.postgres.lease import PostgresLease
+
+        params = PostgresParams.from_url(settings.database_url)
+        schema = settings.postgres_schema or "public"
+        return PostgresLease(
+            f"{projection} in {schema}",
+            dbname=params.dbname,
+            host=params.host,
+            port=params.port,
+            user=params.user,
+            password=params.password,
+        )
+    from adapters.sqlite.lease import SQLiteLease
+
+    return SQLiteLease(settings.data_dir / f"{projection.split()[0]}.lease")
 
 
 def build_page_reader(provider: FeedProvider, catalog: Catalog) -> PageReader | None:
@@ -334,9 +376,7 @@ def build_workers(settings: Settings) -> tuple[FeedWorkers, Chirp]:
     workers = FeedWorkers(configure_broker(client, f"{settings.redis_namespace}-dramatiq"))
     commands = build_commands(settings)
     projector, provider = build_feed_projector(settings, workers.fan_out)
-    chirp = Chirp(
-        commands, build_catalog(settings, provider), projector, project_synchronously=False
-    )
+    chirp = Chirp(commands, build_catalog(settings, provider), projector, read_own_writes=False)
     lock_name = f"{settings.redis_namespace}:project-feeds-lock"
     # A worker thread takes the lock, then catches up: the catch-up checks
     # that thread's lease after each batch, and stops if it was lost.

@@ -37,7 +37,7 @@ def command_replay(settings: Settings, args: argparse.Namespace) -> int:
     here: the log is replayed into an in-memory provider, which measures it."""
     if settings.feed_provider == "redis":
         return _rebuild_redis_feeds(settings, args)
-    chirp = build_chirp(settings, project_synchronously=False)
+    chirp = build_chirp(settings, read_own_writes=False)
     try:
         total = count_events(chirp.commands)
         with tqdm(total=total, unit="event", desc="replaying", disable=args.quiet) as bar:
@@ -140,7 +140,7 @@ def command_status(settings: Settings, args: argparse.Namespace) -> int:
     cannot be read or that event has waited more than ``--max-lag`` seconds
     (a monitoring check); the error of a failing event is in the log of the
     process projecting it."""
-    chirp = build_chirp(settings, project_synchronously=False)
+    chirp = build_chirp(settings, read_own_writes=False)
     try:
         statuses = chirp.projections()
     finally:

@@ -1,9 +1,9 @@
 """The process's one Chirp instance, built on first use (never at import time).
 
 Each web process builds Chirp from the environment, catches up with the event
-log (rebuilding in-memory feeds) and then keeps following the log in a
-background thread, so several processes on one data directory converge:
-each one's own commands are projected at once, the others' within a poll.
+log (rebuilding in-memory feeds) and then keeps following the log in
+background threads: each projection is run by the process holding its lease,
+woken at once by commands written there, within a poll by the others'.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from chirp.settings import Settings
 _lock = threading.Lock()
 _chirp: Chirp | None = None
 POLL_INTERVAL_SECONDS = 0.25
+# At start, how long to wait for projections another process runs (this
+# process's own, in-memory feeds are rebuilt whatever it takes).
+STARTUP_WAIT_SECONDS = 2.0
 
 
 def get_chirp() -> Chirp:
@@ -25,7 +28,7 @@ def get_chirp() -> Chirp:
         with _lock:
             if _chirp is None:
                 chirp = build_chirp(Settings.from_env())
-                chirp.sync()
+                chirp.sync(timeout=STARTUP_WAIT_SECONDS)
                 chirp.start_following(POLL_INTERVAL_SECONDS)
                 _chirp = chirp
     return _chirp

@@ -95,6 +95,7 @@ def people(live_chirp: Chirp) -> dict[str, str]:
     live_chirp.follow("carol", "alice")
     bob_post = live_chirp.post("bob", "Hello @alice, this is #Chirp: https://example.com/about")
     alice_post = live_chirp.post("alice", "Reading about #Chirp with @bob")
+    live_chirp.sync()  # written here, outside any page: projected before the pages read
     return {"bob_post": str(bob_post), "alice_post": str(alice_post)}
 
 
@@ -180,6 +181,7 @@ def test_compose_states_while_typing_have_enough_contrast(
 ) -> None:
     base = str(live_server)
     sign_up(live_chirp, "alice", PASSWORD, "Alice A.")
+    live_chirp.sync()
     page = browser.new_context().new_page()
     log_in(page, base, "alice")
     counter = page.locator("#remaining")

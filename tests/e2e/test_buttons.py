@@ -29,6 +29,7 @@ def test_a_disabled_post_button_looks_disabled(
     browser: Browser, live_server: object, live_chirp: Chirp
 ) -> None:
     sign_up(live_chirp, "alice", PASSWORD)
+    live_chirp.sync()  # written here, outside any page: projected before the pages read
     page = browser.new_context().new_page()
     log_in(page, str(live_server), "alice")
     button = page.locator("#post-button")
@@ -51,6 +52,7 @@ def test_buttons_use_the_page_font(
 ) -> None:
     sign_up(live_chirp, "alice", PASSWORD)
     sign_up(live_chirp, "bob", PASSWORD)
+    live_chirp.sync()
     base = str(live_server)
     page = browser.new_context().new_page()
     fonts: dict[str, list[str]] = {}

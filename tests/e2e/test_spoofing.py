@@ -107,6 +107,7 @@ def test_display_names_cannot_reverse_or_move_the_handle(
     for username in SHOWN:
         live_chirp.follow(username, "bob")
         post_ids[username] = live_chirp.post(username, f"hi @bob from {username} #spoof")
+    live_chirp.sync()  # written here, outside any page: projected before the pages read
 
     pages = [f"{base}/notifications", f"{base}/tags/spoof", f"{base}/@bob/followers"]
     for url in pages:
@@ -132,6 +133,7 @@ def test_a_mention_reads_correctly_inside_reversed_or_right_to_left_text(
     live_chirp.post(
         "alice", "\u0645\u0631\u062d\u0628\u0627 @bob \u0643\u064a\u0641 \u062d\u0627\u0644\u0643"
     )
+    live_chirp.sync()
     page.goto(f"{base}/@alice")
     mentions = page.locator("a.mention")
     expect(mentions).to_have_count(2)
@@ -152,6 +154,7 @@ def test_arabic_and_hebrew_posts_are_right_aligned(
     }
     for text in texts:
         live_chirp.post("alice", text)
+    live_chirp.sync()
     page.goto(f"{base}/@alice")
     for text, direction in texts.items():
         paragraph = page.locator("p.text", has_text=text)

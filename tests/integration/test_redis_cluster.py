@@ -1036,6 +1036,7 @@ def test_a_primary_restarted_from_its_snapshot_gets_what_came_after_projected_ag
         assert node.save()
         node.close()
         after = chirp.post("alice", "after")
+        assert _home(chirp, reader) == [after, *before[::-1]]  # projected, past the snapshot
         cluster.restart(shard)  # from the snapshot: ``after`` is gone from it
         assert _home(chirp, reader) == before[::-1]
         _sync(chirp)

@@ -48,7 +48,7 @@ chirp = query_tests.chirp  # their fixtures, building Chirp with new_chirp (patc
 busy = query_tests.busy
 
 
-def redis_chirp(project_synchronously: bool = True, **options: object) -> Chirp:
+def redis_chirp(read_own_writes: bool = True, **options: object) -> Chirp:
     namespace = f"test-pages-{uuid.uuid4().hex}"
     settings = Settings(
         database_url="memory:",
@@ -57,7 +57,7 @@ def redis_chirp(project_synchronously: bool = True, **options: object) -> Chirp:
         redis_namespace=namespace,
         **options,  # type: ignore[arg-type]
     )
-    made = build_chirp(settings, project_synchronously)
+    made = build_chirp(settings, read_own_writes)
     _made.append(made)
     return made
 

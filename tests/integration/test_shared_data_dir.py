@@ -96,8 +96,8 @@ def test_two_instances_sharing_the_catalog_agree(tmp_path: Path) -> None:
 
 def test_losing_the_race_to_another_process_is_harmless(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    first = build_chirp(Settings(data_dir=data_dir), project_synchronously=False)
-    second = build_chirp(Settings(data_dir=data_dir), project_synchronously=False)
+    first = build_chirp(Settings(data_dir=data_dir), read_own_writes=False)
+    second = build_chirp(Settings(data_dir=data_dir), read_own_writes=False)
     try:
         first.commands.register("alice")
         first.commands.post("alice", "one")

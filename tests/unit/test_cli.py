@@ -135,6 +135,7 @@ def test_status_says_where_each_projection_is(
     chirp = build_chirp(Settings(data_dir=data_dir))
     chirp.register("alice")
     chirp.register("bob")
+    chirp.sync()
     chirp.close()
     assert main(["status"]) == 0
     out = capsys.readouterr().out
@@ -147,7 +148,8 @@ def test_status_names_the_event_a_projection_waits_on_and_exits_1_when_late(
 ) -> None:
     chirp = build_chirp(Settings(data_dir=data_dir))
     chirp.register("alice")
-    chirp.commands.register("bob")  # stored, not projected: no process projects it yet
+    chirp.sync()
+    chirp.register("bob")  # stored, not projected: no process runs the catalog now
     chirp.close()
     assert main(["status"]) == 0  # stored a moment ago: not late yet
     assert main(["status", "--max-lag", "0"]) == 1

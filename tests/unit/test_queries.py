@@ -28,8 +28,8 @@ def at(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def new_chirp(project_synchronously: bool = True) -> Chirp:
-    return build_chirp(Settings(database_url="memory:"), project_synchronously)
+def new_chirp(read_own_writes: bool = True) -> Chirp:
+    return build_chirp(Settings(database_url="memory:"), read_own_writes)
 
 
 @pytest.fixture
@@ -236,7 +236,7 @@ def test_deleted_post_leaves_every_feed(chirp: Chirp) -> None:
 
 
 def test_catalog_hides_a_post_the_feeds_still_hold() -> None:
-    chirp = new_chirp(project_synchronously=False)
+    chirp = new_chirp(read_own_writes=False)
     chirp.register("alice")
     chirp.register("bob")
     chirp.follow("bob", "alice")
@@ -255,7 +255,7 @@ def test_catalog_hides_a_post_the_feeds_still_hold() -> None:
 
 
 def test_page_is_filled_past_hidden_posts_without_gap_or_repeat() -> None:
-    chirp = new_chirp(project_synchronously=False)
+    chirp = new_chirp(read_own_writes=False)
     chirp.register("alice")
     posted = [chirp.post("alice", f"post {i}", at(i)) for i in range(60)]
     chirp.sync()
@@ -275,7 +275,7 @@ def test_page_never_exceeds_its_limit_when_posts_are_hidden() -> None:
     # 30 posts, 3 of the newest 25 deleted but still in the feed: the first
     # read yields 22 live posts, the second the 5 older ones. The page must
     # still hold 25, with a cursor to the remaining 2.
-    chirp = new_chirp(project_synchronously=False)
+    chirp = new_chirp(read_own_writes=False)
     chirp.register("alice")
     posted = [chirp.post("alice", f"post {i}", at(i)) for i in range(30)]
     chirp.sync()

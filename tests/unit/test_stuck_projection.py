@@ -44,6 +44,8 @@ def test_a_failing_event_never_fails_a_command_and_projects_once_fixed(
 
     poison = chirp.post("alice", "poison @carol #news")  # stored: the command succeeded
     assert app.get_post(poison).text == "poison @carol #news"
+    # Reading it tries to project it, fails, and shows the feeds as they are.
+    assert chirp.queries.mentions("carol").items == []
     feeds = chirp.feed_follower.status()
     assert (feeds.state, feeds.position, feeds.head) == (RETRYING, before, before + 1)
     assert feeds.failure is not None
@@ -51,18 +53,19 @@ def test_a_failing_event_never_fails_a_command_and_projects_once_fixed(
     assert feeds.failure.attempts == 1 and "Broken: cannot project this post" in feeds.failure.error
     assert feeds.pending is not None and feeds.pending.event_id == before + 1
 
-    # Later commands are stored too; they do not retry before the retry is due.
+    # Later commands are stored too; reads do not retry before the retry is due.
     later = chirp.post("bob", "hello @alice")
     chirp.register("dave")
+    assert chirp.queries.post(later).text == "hello @alice"  # the catalog projects on
     assert chirp.feed_follower.status().failure.attempts == 1  # type: ignore[union-attr]
-    assert chirp.catalog_follower.status().state == OK  # the catalog projects on
-    assert chirp.queries.post(later).text == "hello @alice"
+    assert chirp.catalog_follower.status().state == OK
 
     # Each due retry fails again, backing off, until the event is stuck.
     caplog.set_level(logging.WARNING, logger="application.log_follower")
     for attempt in range(2, STUCK_AFTER_ATTEMPTS + 1):
         clock.now += 8.0
         chirp.register(f"user{attempt}")
+        chirp.queries.home_timeline("alice")  # a read: the retry is due
         assert chirp.feed_follower.status().failure.attempts == attempt  # type: ignore[union-attr]
     stuck = chirp.feed_follower.status()
     assert stuck.state == STUCK and not stuck.healthy
@@ -78,6 +81,7 @@ def test_a_failing_event_never_fails_a_command_and_projects_once_fixed(
     projector.broken = False
     clock.now += 8.0
     chirp.register("erin")
+    chirp.queries.home_timeline("erin")
     resumed = chirp.feed_follower.status()
     assert (resumed.state, resumed.failure) == (OK, None)
     assert resumed.position == app.recorder.max_notification_id()
@@ -91,7 +95,8 @@ def test_sync_retries_at_once_and_never_raises() -> None:
     chirp, projector, _ = poisoned_chirp(clock)
     chirp.register("alice")
     chirp.post("alice", "poison")
-    chirp.sync()  # not due, but forced: fails a second time, quietly
+    chirp.sync()  # fails, quietly
+    chirp.sync()  # not due, but forced: fails a second time
     assert chirp.feed_follower.status().failure.attempts == 2  # type: ignore[union-attr]
     projector.broken = False
     chirp.sync()
@@ -114,7 +119,7 @@ def test_a_projection_behind_says_which_event_it_waits_on() -> None:
         app,
         InMemoryCatalog(),
         FeedProjector(InMemoryFeedProvider(), POPOTrackingRecorder()),
-        project_synchronously=False,
+        read_own_writes=False,
     )
     chirp.register("alice")
     chirp.register("bob")
@@ -168,9 +173,9 @@ def test_a_post_mentioning_34_people_projects_and_later_commands_too() -> None:
         chirp.register(name)
     post_id = chirp.post("author", " ".join(f"@{name}" for name in names))
     chirp.register("later")
-    assert [status.state for status in chirp.projections()] == [OK, OK]
     for name in names:
         assert [item.post_id for item in chirp.queries.mentions(name).items] == [post_id]
+    assert [status.state for status in chirp.projections()] == [OK, OK]
     chirp.close()
 
 
@@ -179,7 +184,7 @@ def test_catch_up_each_goes_on_past_a_failing_projection_then_raises() -> None:
     the first fails on does not hold the second back."""
     clock = Clock()
     chirp, projector, app = poisoned_chirp(clock)
-    chirp.project_synchronously = False
+    chirp.read_own_writes = False
     chirp.register("alice")
     chirp.post("alice", "poison")
     chirp.register("bob")
@@ -213,6 +218,7 @@ def test_a_catalog_that_cannot_take_a_post_does_not_fail_the_post() -> None:
     catalog.down = True
     post_id = chirp.post("alice", "stored whatever the catalog says")
     assert app.get_post(post_id).text == "stored whatever the catalog says"
+    chirp.sync()  # the catalog fails to take it, quietly
     assert chirp.catalog_follower.status().state == RETRYING
     catalog.down = False
     chirp.sync()
