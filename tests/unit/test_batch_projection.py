@@ -6,9 +6,10 @@ before it projected and their position recorded."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import StoredEvent, Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 
 from adapters.inmemory.feeds import InMemoryFeedProvider
@@ -196,3 +197,22 @@ def test_a_position_moved_back_under_a_batch_makes_it_project_again_from_there()
     assert projector.given == [*range(1, 9), *range(4, last + 1)]
     assert follower.position == last
     assert feeds_of(provider) == reference(app)
+
+
+def test_a_replay_stops_at_an_event_it_cannot_even_read() -> None:
+    app = popo_app()
+    write_history(app)
+    app.follow("dave", "bob")
+    unknown = StoredEvent(uuid4(), 1, "chirp:NoSuchEvent", b"{}")
+    app.recorder.insert_events([unknown])
+    bad = app.recorder.max_notification_id() or 0
+    app.follow("erin", "carol")
+    tracking = POPOTrackingRecorder()
+    provider = InMemoryFeedProvider()
+    with pytest.raises(
+        ReplayStopped, match=rf"^replay stopped at event {bad} \(chirp:NoSuchEvent\)"
+    ):
+        rebuild_feeds(app, FeedProjector(provider, tracking))
+    assert tracking.max_tracking_id("chirp") == bad - 1
+    assert timeline_feed("dave") in provider.followers(user_feed("bob"), limit=100)
+    assert provider.followers(user_feed("carol"), limit=100) == [timeline_feed("carol")]
