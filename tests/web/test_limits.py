@@ -76,8 +76,7 @@ def test_forty_wrong_passwords_are_not_all_answered(
     # Five a minute: the limiter counts in fixed one-minute windows, and the
     # forty attempts may straddle the end of one, which lets five more in.
     assert set(statuses) == {200, 429}
-    assert statuses.count(200) in (5, 10), statuses
-    assert statuses[:5] == [200] * 5 or statuses.count(200) == 10, statuses
+    assert 5 <= statuses.count(200) <= 10, statuses
 
 
 @override_settings(CHIRP_SIGNUP_LIMIT_PER_IP=2)
