@@ -18,12 +18,14 @@ pairs), after an unrecorded warm-up:
 It reports requests/s, p50 and p99 of every kind of request in each phase,
 the errors (failed checks, and errors in the server's log), the CPU the
 server and locust used, and the goal: home pages/s >= 0.5 x trivial views/s,
-with zero errors. Run on demand, not in the test suite::
+with zero errors; ``--profile`` adds where the server's threads spend their
+time (py-spy, ``bench/server_profile.py``). Run on demand, not in the test
+suite::
 
-    .venv/bin/python -m pip install -e '.[dev,bench]'   # locust, once
-    .venv/bin/python bench/server.py                    # about 5 minutes
+    .venv/bin/python -m pip install -e '.[dev,bench]'   # locust and py-spy, once
+    .venv/bin/python bench/server.py --profile          # about 4 minutes
 
-Writes its section of docs/benchmarks.md. Seeding takes most of the time:
+Writes its section of docs/benchmarks.md. Seeding takes a minute or two:
 ``--keep DIR`` seeds DIR once and reuses it (each run adds its posts).
 """
 
