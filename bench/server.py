@@ -301,7 +301,8 @@ def run_locust(
     workers = server.worker_pids()
     server_before = cpu_seconds(workers)
     started = time.monotonic()
-    with open(scratch / f"locust-{phase}.log", "ab") as output:
+    log_path = scratch / f"locust-{phase}-{time.monotonic_ns()}.log"
+    with open(log_path, "wb") as output:
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=output, stderr=output)
         recordings = [
             Recording(pid, run_time, scratch / f"py-spy-{phase}-{pid}.txt") for pid in workers
@@ -312,12 +313,19 @@ def run_locust(
     wall = time.monotonic() - started
     server_cpu = cpu_seconds(workers) - server_before
     if process.returncode != 0:
-        raise RuntimeError(f"locust failed (status {process.returncode}): see {output.name}")
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"locust failed (status {process.returncode}):\n{tail}")
     samples: Counter[str] = Counter()
     for recording in recordings:
         samples.update(recording.samples())
+    # An exception in a user's own code (not a request) shows only in locust's log.
+    failures = [
+        ["-", "locust user code", time.time(), 0.0, line.strip()]
+        for line in log_path.read_text(errors="replace").splitlines()
+        if "Traceback" in line
+    ]
     return Run(
-        records=json.loads(record.read_text()),
+        records=json.loads(record.read_text()) + failures,
         server_cpu=server_cpu,
         locust_cpu=usage.ru_utime + usage.ru_stime,
         wall=wall,
@@ -398,9 +406,10 @@ def report(
     server_errors: list[str],
     took: float,
 ) -> tuple[str, bool]:
-    trivial = phases["trivial"].figures[PHASES["trivial"][1]]
-    home = phases["home"].figures[PHASES["home"][1]]
-    ratio = home.per_second / trivial.per_second
+    # A phase too short for its readers to get past logging in has no figures.
+    trivial = phases["trivial"].figures.get(PHASES["trivial"][1], Figures())
+    home = phases["home"].figures.get(PHASES["home"][1], Figures())
+    ratio = home.per_second / trivial.per_second if trivial.per_second else math.nan
     errors = sum(sum(f.errors.values()) for p in phases.values() for f in p.figures.values())
     met = ratio >= GOAL_RATIO and errors == 0 and not server_errors
     command = " ".join(["    .venv/bin/python bench/server.py", *args.given])
