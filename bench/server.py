@@ -143,12 +143,16 @@ class Server:
     log_path: Path
 
     def wait_until_ready(self) -> None:
+        """Poll the welcome page (it builds the worker's Chirp, which catches
+        up with the whole log first) until it answers."""
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited: {self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(self.base_url + TRIVIAL_PATH, timeout=10) as answer:
+                with urllib.request.urlopen(
+                    self.base_url + "/", timeout=READY_TIMEOUT_SECONDS
+                ) as answer:
                     if answer.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
