@@ -50,7 +50,9 @@ def _write_records(**_: Any) -> None:
 
 def _check(response: ResponseContextManager, status: int, text: str = "") -> None:
     if response.status_code != status:
-        response.failure(f"status {response.status_code}, not {status}")
+        error = getattr(response, "error", None)  # no answer at all: why (status 0)
+        reason = f" ({type(error).__name__}: {error})" if error is not None else ""
+        response.failure(f"status {response.status_code}, not {status}{reason}")
     elif text and text not in (response.text or ""):
         response.failure(f"the page does not hold {text!r}")
     else:
@@ -115,11 +117,16 @@ class Writer(_Person):
 
     @task(1)
     def follow(self) -> None:
-        self._send(f"/@{random.choice(PLAN['follow_targets'])}/follow", "follow", {})
+        self._send(f"/@{self._someone_else()}/follow", "follow", {})
 
     @task(1)
     def unfollow(self) -> None:
-        self._send(f"/@{random.choice(PLAN['follow_targets'])}/unfollow", "unfollow", {})
+        self._send(f"/@{self._someone_else()}/unfollow", "unfollow", {})
+
+    def _someone_else(self) -> str:
+        """A person to follow: not oneself (following oneself is refused, a 400)."""
+        others: list[str] = [name for name in PLAN["follow_targets"] if name != self.username]
+        return random.choice(others)
 
 
 class Browser(_Person):

@@ -4,7 +4,7 @@ Gunicorn with ``chirp/gunicorn_conf.py`` (one worker process of threads, the
 embedded defaults: SQLite stores, in-memory feeds) on a free port and a
 fresh data directory, with Django's production settings (``web.settings``).
 It answers every connection of a burst (Django's development server, with a
-listen queue of 10, reset some), shows a person their post on the very next
+listen queue of 10, turned some away), shows a person their post on the very next
 page, whoever serves it, and stops cleanly on SIGTERM. It also refuses to
 start several worker processes over in-memory feeds, which would break that.
 """
@@ -33,7 +33,8 @@ import redis
 from tests.services import require_redis
 from tests.web_server import ROOT, Visitor
 
-# The Makefile's `make run` serves with `$(BIN)/gunicorn --config python:chirp.gunicorn_conf`.
+# As the Makefile's `make run` serves (test_make_run_serves_so checks it).
+MAKE_RUN_SERVES = "$(BIN)/gunicorn --config python:chirp.gunicorn_conf"
 SERVE = [sys.executable, "-m", "gunicorn", "--config", "python:chirp.gunicorn_conf"]
 MIGRATE = [sys.executable, "manage.py", "migrate", "--noinput", "-v0"]
 # Settings of other tests' servers that must not leak into this one.
@@ -122,6 +123,11 @@ def serving(data_dir: Path, extra_env: Mapping[str, str] | None = None) -> Itera
         if running.process.poll() is None:
             running.process.kill()
             running.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+
+def test_make_run_serves_so() -> None:
+    recipe = (ROOT / "Makefile").read_text().partition("\nrun:")[2].partition("\n\n")[0]
+    assert recipe.splitlines()[-1].strip() == MAKE_RUN_SERVES
 
 
 @pytest.fixture(scope="module")
