@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo --if-empty
 	@echo "Chirp is at http://127.0.0.1:8000 (Ctrl-C stops it)"
-	$(BIN)/python manage.py runserver 127.0.0.1:8000 --noreload
+	$(BIN)/gunicorn --config python:chirp.gunicorn_conf
 
 test: $(STAMP)
 	$(BIN)/ruff check .
