@@ -30,14 +30,18 @@ Writes its section of ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import dataclasses
 import multiprocessing
 import os
+import queue
 import random
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -46,6 +50,7 @@ from datetime import UTC, datetime
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import redis
@@ -61,7 +66,7 @@ from chirp.settings import Settings
 SECTION = "bench/write_scale.py"
 COUNTS = (1, 2, 4, 8)
 POLL_SECONDS = 0.25
-READ_EVERY = 10  # one post in ten is followed by its author's read
+READ_EVERY = int(os.environ.get("BENCH_READ_EVERY", "10"))  # one post in ten is read back
 # Each web process's event store keeps two connections (a posting thread and
 # a projection thread): eight processes stay well inside max_connections.
 POOL = {"POSTGRES_POOL_SIZE": "2"}
@@ -165,13 +170,27 @@ def poster(
     stop: Event,
     results: Any,
 ) -> None:
-    """One web process: Chirp as the web builds it, posting for ``seconds``."""
+    """One web process: Chirp as the web builds it, posting for ``seconds``
+    in one thread, while another thread reads one post in ``READ_EVERY``
+    back as its author would (read-your-writes), without slowing the posts."""
     chirp = build_chirp(settings)
     chirp.sync(timeout=2)
     chirp.start_following(POLL_SECONDS)
     rng = random.Random(os.getpid())
     latencies: list[float] = []
     reads: list[tuple[float, bool]] = []
+    to_read: queue.Queue[tuple[str, UUID, int, float] | None] = queue.Queue(maxsize=1)
+
+    def reader() -> None:
+        while (written := to_read.get()) is not None:
+            author, post_id, position, posted = written
+            chirp.read_after(position)  # as the web does with the session's position
+            page = chirp.queries.home_timeline(author)
+            shown = any(item.post_id == post_id for item in page.items)
+            reads.append((time.perf_counter() - posted, shown))
+
+    reading = threading.Thread(target=reader)
+    reading.start()
     ready.wait()
     deadline = time.perf_counter() + seconds
     while (now := time.perf_counter()) < deadline:
@@ -180,13 +199,45 @@ def poster(
         post_id = chirp.post(author, text, key=uuid.uuid4())
         done = time.perf_counter()
         latencies.append(done - now)
-        if len(latencies) % READ_EVERY == 0:  # the author looks at the page after
-            page = chirp.queries.home_timeline(author)
-            shown = bool(page.items) and page.items[0].post_id == post_id
-            reads.append((time.perf_counter() - done, shown))
-    results.put((latencies, reads))
+        if len(latencies) % READ_EVERY == 0:
+            with contextlib.suppress(queue.Full):  # the reader is still on the last one
+                to_read.put_nowait((author, post_id, chirp.commands.last_saved_position(), done))
+    results.put(("posts", latencies))
+    to_read.put(None)
+    reading.join()
+    results.put(("reads", reads))
     stop.wait()
     chirp.close()
+
+
+class SessionWaits:
+    """Samples, every 10 ms, what the database's busy sessions wait on
+    (``pg_stat_activity``), until stopped."""
+
+    def __init__(self, cfg: PgConfig) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._conn = psycopg.connect(**cfg.pg, autocommit=True)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        query = (
+            "SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') FROM "
+            "pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid() AND datname = current_database()"
+        )
+        while not self._stop.wait(0.01):
+            self.counts.update(row[0] for row in self._conn.execute(query).fetchall())
+            self.samples += 1
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
+        busy = sorted(self.counts.items(), key=lambda item: -item[1])[:4]
+        return ", ".join(f"{name} {count / max(self.samples, 1):.2f}" for name, count in busy)
 
 
 @dataclass
@@ -199,6 +250,7 @@ class ScaleRun:
     cpu: CpuShare
     catch_up: float
     lag_at_end: int
+    waits: str
 
     @property
     def rate(self) -> float:
@@ -210,7 +262,9 @@ class ScaleRun:
         return self.rate / max(self.cpu.ours, 1e-9)
 
 
-def scale_run(settings: Settings, names: list[str], count: int, seconds: float) -> ScaleRun:
+def scale_run(
+    cfg: PgConfig, settings: Settings, names: list[str], count: int, seconds: float
+) -> ScaleRun:
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(count + 1)
     stop = context.Event()
@@ -221,30 +275,37 @@ def scale_run(settings: Settings, names: list[str], count: int, seconds: float) 
     ]
     for worker in workers:
         worker.start()
+    observer = build_chirp(settings)  # holds no lease: reads the projections' positions
     ready.wait()
     window = CpuWindow([w.pid for w in workers if w.pid is not None])
+    sessions = SessionWaits(cfg)
     latencies: list[float] = []
     reads: list[tuple[float, bool]] = []
-    for _ in workers:
-        posted, read = results.get()
-        latencies += posted
-        reads += read
+    messages = {"posts": 0, "reads": 0}
+    while messages["posts"] < count:  # the window ends when every process has stopped posting
+        kind, values = results.get()
+        messages[kind] += 1
+        (latencies if kind == "posts" else reads).extend(values)
     cpu = window.end()
-    observer = build_chirp(settings)  # holds no lease: reads the positions
+    ended = time.perf_counter()
+    waits = sessions.stop()
     try:
         lag = max(status.lag or 0 for status in observer.projections())
-        started = time.perf_counter()
         while any((status.lag or 0) > 0 for status in observer.projections()):
-            if time.perf_counter() - started > 300:
+            if time.perf_counter() - ended > 300:
                 break
             time.sleep(0.05)
-        catch_up = time.perf_counter() - started
+        catch_up = time.perf_counter() - ended
+        while messages["reads"] < count:  # each reader's last read
+            kind, values = results.get()
+            messages[kind] += 1
+            reads.extend(values)
     finally:
         observer.close()
         stop.set()
         for worker in workers:
             worker.join()
-    return ScaleRun(count, len(latencies), seconds, latencies, reads, cpu, catch_up, lag)
+    return ScaleRun(count, len(latencies), seconds, latencies, reads, cpu, catch_up, lag, waits)
 
 
 def build_network(settings: Settings, users: int, follows: int) -> list[str]:
@@ -347,7 +408,8 @@ def report(
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine}. The run took {minutes:.1f} minutes.",
         "",
-        f"### 1. Posting from 1 to 8 processes ({options.seconds:g} s each)",
+        f"### 1. Posting from 1 to 8 processes ({options.seconds:g} s each, twice: 1, 2, 4, "
+        "8 processes, then 8, 4, 2, 1)",
         "",
         f"{options.users} users, each following {options.follows}. Each process builds Chirp "
         "as a web process does (`build_chirp`: PostgreSQL events and catalog, Redis feeds, "
@@ -357,27 +419,33 @@ def report(
         "`/proc` (cores busy on the whole machine, and the share of these processes, of "
         "PostgreSQL's and of Redis's; other engineers' work is the rest).",
         "",
-        "| processes | posts/s | x 1 process | p50 | p99 | CPU | posts/s per core "
-        "of these processes | projections behind at the end | then caught up in |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| processes | posts/s | x 1 process (mean) | p50 | p99 | CPU | posts/s per core "
+        "of these processes | PostgreSQL's busy sessions, waiting on (mean) "
+        "| projections behind at the end | then caught up in |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    base = runs[0].rate
-    for run in runs:
+    ones = [run.rate for run in runs if run.processes == 1]
+    base = sum(ones) / len(ones) if ones else 1.0
+    for run in sorted(runs, key=lambda run: run.processes):
         lines.append(
             f"| {run.processes} | **{run.rate:,.0f}** | {run.rate / base:.2f} | "
             f"{pct(run.latencies, 0.5) * 1000:.2f} ms | {pct(run.latencies, 0.99) * 1000:.2f} ms | "
-            f"{run.cpu.describe()} | {run.per_core:,.0f} | {run.lag_at_end:,} events | "
-            f"{run.catch_up:.1f} s ({run.lag_at_end / max(run.catch_up, 1e-9):,.0f} events/s) |"
+            f"{run.cpu.describe()} | {run.per_core:,.0f} | {run.waits} | "
+            f"{run.lag_at_end:,} events | {run.catch_up:.1f} s "
+            f"({run.lag_at_end / max(run.catch_up, 1e-9):,.0f} events/s) |"
         )
     lines += [
         "",
-        f"One post in {READ_EVERY} is followed by its author's read (its home timeline, "
-        "waiting for the projections up to the post, at most 2 s):",
+        f"In each process, a second thread reads posts back as their authors would (one in "
+        f"{READ_EVERY}, when it is done with the last), while the first goes on posting: the "
+        "author's home timeline, once the projections have reached the post (a read waits "
+        "at most 2 s, then shows what they have); the time is from the post's return to "
+        "the page:",
         "",
-        "| processes | reads | showed the post | wait p50 | wait p99 |",
+        "| processes | reads | showed the post | post to page p50 | p99 |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for run in runs:
+    for run in sorted(runs, key=lambda run: run.processes):
         waits = [wait for wait, _ in run.reads] or [0.0]
         shown = sum(1 for _, seen in run.reads if seen)
         lines.append(
@@ -414,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.add_argument("--follows", type=int, default=20)
     args.add_argument("--no-doc", action="store_true")
     args.add_argument("--skip-scale", action="store_true")
+    args.add_argument("--skip-ceiling", action="store_true")
     options = args.parse_args(argv)
     cfg = PgConfig.parse([])
     started = time.perf_counter()
@@ -429,11 +498,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not options.skip_scale:
             log(f"network: {options.users} users, {options.follows} follows each")
             names = build_network(settings, options.users, options.follows)
-            for count in COUNTS:
+            # Up, then down again: the machine's other load drifts; each count
+            # gets a run early and a run late.
+            for count in (*COUNTS, *reversed(COUNTS)):
                 log(f"scale-out: {count} processes")
-                runs.append(scale_run(settings, names, count, options.seconds))
+                runs.append(scale_run(cfg, settings, names, count, options.seconds))
                 log(f"  {runs[-1].rate:,.0f} posts/s; {runs[-1].cpu.describe()}")
         ceiling = Ceiling()
+        if options.skip_ceiling:
+            print(report(cfg, machine, options, runs, ceiling, 0.0))
+            return 0
         upstream = dataclasses.replace(
             base, extra_env={**POOL, "APPLICATION_RECORDER_TOPIC": UPSTREAM_RECORDER}
         )
@@ -478,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key in client.scan_iter(f"{namespace}*", count=1000):
             client.delete(key)
     print(section)
-    if not options.no_doc and not options.skip_scale:
+    if not options.no_doc and not options.skip_scale and not options.skip_ceiling:
         write_section(SECTION, section)
         log("wrote its section of docs/benchmarks.md")
     return 0
