@@ -49,42 +49,60 @@ class OneTripApplicationRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        # Two functions: one for any number of events, and one for a single
+        # event (every Chirp command), whose scalar parameters psycopg sends
+        # for less than its arrays cost.
         self.insert_function_name = f"chirp_insert_{events_table_name}"
-        self.check_identifier_length(self.insert_function_name)
+        self.insert_one_function_name = f"chirp_insert_one_{events_table_name}"
+        self.check_identifier_length(self.insert_one_function_name)
         schema = Identifier(self.datastore.schema)
-        function = Identifier(self.insert_function_name)
         id_type = SQL(self.datastore.originator_id_type)
+        names = {
+            "schema": schema,
+            "id_type": id_type,
+            "table": Identifier(self.events_table_name),
+            "channel": Identifier(self.channel_name),
+            "lock_timeout": SQL(str(int(self.datastore.lock_timeout))),
+            "many": Identifier(self.insert_function_name),
+            "one": Identifier(self.insert_one_function_name),
+        }
+        lock = (
+            "PERFORM set_config('lock_timeout', '{lock_timeout}s', true); "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+        )
         self.sql_create_statements.append(
             SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{function}("
+                "CREATE OR REPLACE FUNCTION {schema}.{many}("
                 "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
-                "BEGIN "
-                "PERFORM set_config('lock_timeout', '{lock_timeout}s', true); "
-                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-                "NOTIFY {channel}; "
-                "RETURN QUERY INSERT INTO {schema}.{table} "
-                "(originator_id, originator_version, topic, state) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN " + lock + "RETURN QUERY "
+                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(ids, versions, topics, states) "
                 "RETURNING notification_id; "
                 "END; $BODY$"
-            ).format(
-                schema=schema,
-                function=function,
-                id_type=id_type,
-                lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
-                table=Identifier(self.events_table_name),
-                channel=Identifier(self.channel_name),
-            )
+            ).format(**names)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{one}("
+                "id {id_type}, version bigint, topic text, state bytea) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ BEGIN " + lock + "RETURN QUERY "
+                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+                "VALUES (id, version, topic, state) RETURNING notification_id; "
+                "END; $BODY$"
+            ).format(**names)
         )
         self.insert_statement = SQL(
-            "SELECT * FROM {schema}.{function}(%s, %s, %s, %s) AS notification_id"
-        ).format(schema=schema, function=function)
+            "SELECT * FROM {schema}.{many}(%s, %s, %s, %s) AS notification_id"
+        ).format(**names)
+        self.insert_one_statement = SQL(
+            "SELECT * FROM {schema}.{one}(%s, %s, %s, %s) AS notification_id"
+        ).format(**names)
         self.select_same_statement = SQL(
             "SELECT t.originator_id, t.originator_version, t.topic, t.state, t.notification_id "
             "FROM {schema}.{table} t JOIN unnest(%s::{id_type}[], %s::bigint[]) AS k(id, version) "
             "ON t.originator_id = k.id AND t.originator_version = k.version"
-        ).format(schema=schema, table=Identifier(self.events_table_name), id_type=id_type)
+        ).format(**names)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -122,8 +140,12 @@ class OneTripApplicationRecorder(PostgresApplicationRecorder):
             time.sleep(RETRY_WAIT_SECONDS)
 
     def _insert(self, params: tuple[list[Any], ...]) -> list[int]:
+        if len(params[0]) == 1:
+            statement, values = self.insert_one_statement, tuple(column[0] for column in params)
+        else:
+            statement, values = self.insert_statement, params
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
-            cursor.execute(self.insert_statement, params, prepare=True)
+            cursor.execute(statement, values, prepare=True)
             return [row["notification_id"] for row in cursor.fetchall()]
 
     def _stored_ids_if_same(self, params: tuple[list[Any], ...]) -> list[int] | None:

@@ -69,6 +69,13 @@ def events(originator: uuid.UUID, versions: range, state: bytes = b"{}") -> list
     return [StoredEvent(originator, version, "test:Event", state) for version in versions]
 
 
+def on_the_wire(state: bytes, count: int) -> bytes:
+    """How an event's ``state`` shows in the message inserting ``count``
+    events: a single event's as its bytes, several in an array of bytea,
+    which psycopg sends as text (hexadecimal)."""
+    return state if count == 1 else state.hex().encode()
+
+
 def connect(params: dict[str, str]) -> psycopg.Connection[Any]:
     return psycopg.connect(psycopg.conninfo.make_conninfo(**params), autocommit=True)
 
@@ -101,8 +108,9 @@ def test_an_insert_stores_all_its_events_or_none(commands: ChirpApplication) -> 
     assert later is not None and later[0] > 3  # the refused insert stored nothing
 
 
+@pytest.mark.parametrize("count", [1, 3])  # one function for one event, one for more
 def test_an_insert_waits_for_the_table_lock(
-    commands: ChirpApplication, schema: tuple[dict[str, str], str]
+    commands: ChirpApplication, schema: tuple[dict[str, str], str], count: int
 ) -> None:
     """Another transaction writing the table (as an insert does) holds a lock
     that eventsourcing's EXCLUSIVE lock waits for: the insert waits until it
@@ -116,7 +124,7 @@ def test_an_insert_waits_for_the_table_lock(
         holder.execute("BEGIN")
         holder.execute(sql.SQL("UPDATE {} SET topic = topic").format(table))
         def insert() -> None:
-            recorder.insert_events(events(uuid.uuid4(), range(1, 2)))
+            recorder.insert_events(events(uuid.uuid4(), range(1, count + 1)))
             done.set()
 
         inserting = threading.Thread(target=insert)
@@ -175,7 +183,7 @@ def test_an_insert_cut_before_the_server_is_stored_by_the_next_attempt(
         application = build_commands(settings_for(params, name, tmp_path, proxy.port))
         try:
             recorder = recorder_of(application)
-            proxy.cut_at(b"cut here".hex().encode())  # the message carrying the events
+            proxy.cut_at(on_the_wire(b"cut here", 2))  # the message carrying the events
             originator = uuid.uuid4()
             ids = recorder.insert_events(events(originator, range(1, 3), b"cut here"))
             assert proxy.cuts == 1
@@ -185,8 +193,9 @@ def test_an_insert_cut_before_the_server_is_stored_by_the_next_attempt(
             application.close()
 
 
+@pytest.mark.parametrize("count", [1, 2])
 def test_an_insert_whose_answer_was_lost_is_stored_once(
-    schema: tuple[dict[str, str], str], tmp_path: Path
+    schema: tuple[dict[str, str], str], tmp_path: Path, count: int
 ) -> None:
     """The connection breaks after the server stored the events and before
     its answer arrives: the insert is tried again on a new connection, finds
@@ -196,15 +205,15 @@ def test_an_insert_whose_answer_was_lost_is_stored_once(
         application = build_commands(settings_for(params, name, tmp_path, proxy.port))
         try:
             recorder = recorder_of(application)
-            proxy.cut_at(b"answer lost".hex().encode(), deliver=True)
+            proxy.cut_at(on_the_wire(b"answer lost", count), deliver=True)
             originator = uuid.uuid4()
-            ids = recorder.insert_events(events(originator, range(1, 3), b"answer lost"))
+            ids = recorder.insert_events(events(originator, range(1, count + 1), b"answer lost"))
             assert proxy.cuts == 1
             stored = recorder.select_notifications(start=None, limit=10)
             assert ids == [n.id for n in stored if n.originator_id == originator]
-            assert len(ids) == 2
+            assert len(ids) == count
             # Stored by someone else (other contents): a conflict, as ever.
             with pytest.raises(IntegrityError):
-                recorder.insert_events(events(originator, range(2, 3), b"other"))
+                recorder.insert_events(events(originator, range(count, count + 1), b"other"))
         finally:
             application.close()
