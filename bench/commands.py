@@ -378,9 +378,10 @@ def bench_post_parts(cfg: Config, chirp: Chirp, network: Network) -> dict[str, f
         started = time.perf_counter()
         app.recorder.insert_events([stored])
         timed("the insert (one round trip)", started)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         app.post(author, text, key=uuid.uuid4())
         timed("the whole command (`ChirpApplication.post`)", started)
+        times.setdefault("of which CPU (this thread's)", []).append(time.thread_time() - cpu)
         chirp.read_after(app.last_saved_position())
         chirp.queries  # noqa: B018 - projected before the next turn
     return {kind: pct(values, 0.5) for kind, values in times.items()}
