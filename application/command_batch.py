@@ -74,7 +74,8 @@ class CommandBatch:
 
     def post(self, author: str, text: str, posted_at: datetime | None = None) -> UUID:
         user = self.get_user(author)
-        tweet = Tweet.post(user.username, text, known_mentions(text, self.get_user), posted_at)
+        known = known_mentions(text, lambda name: self.get_user(name).username)
+        tweet = Tweet.post(user.username, text, known, posted_at)
         self._posts[tweet.id] = tweet
         self._collect(tweet)
         return tweet.id

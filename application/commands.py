@@ -4,10 +4,19 @@ Each command loads aggregates, applies a domain rule and saves the new events
 in one atomic write. A rejected command raises a ``DomainError`` and saves
 nothing. Persistence (in memory, SQLite, PostgreSQL) is chosen by the ``env``
 given at construction, as eventsourcing does.
+
+What cannot change is remembered: a registered user stays registered under
+one spelling, so the canonical names of authors, followees and mentioned
+users are read once per process (a name not registered yet is asked again
+each time). Aggregates come from eventsourcing's cache (``chirp.bootstrap``
+sizes it), brought up to date with the events stored since. A command that
+loses a race to another writer of the same aggregate runs again on the newer
+state, and says so (``ConcurrentChange``) if it keeps losing.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -30,15 +39,23 @@ from domain.user import User, check_username, username_key
 
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
+# Canonical usernames remembered per process (about 200 bytes each).
+REGISTERED_NAMES_CACHED = 100_000
 
 
-def known_mentions(text: str, get_user: Callable[[str], User]) -> dict[str, str]:
-    """The users ``text`` mentions that ``get_user`` finds: lower-cased name
-    -> canonical name (a post records them, so a replay resolves them alike)."""
+class ConcurrentChange(DomainError):
+    """Other writers kept changing what a command changes, on every attempt:
+    nothing was stored, and trying again is safe."""
+
+
+def known_mentions(text: str, registered_name: Callable[[str], str]) -> dict[str, str]:
+    """The users ``text`` mentions that ``registered_name`` finds: lower-cased
+    name -> canonical name (a post records them, so a replay resolves them
+    alike)."""
     known: dict[str, str] = {}
     for name in dict.fromkeys(username_key(n) for n in mentioned_usernames_in(text)):
         try:
-            known[name] = get_user(name).username
+            known[name] = registered_name(name)
         except DomainError:  # not a registered (or even valid) username
             continue
     return known
@@ -52,9 +69,13 @@ class ChirpApplication(Application[UUID]):
     # of events on each command.
     snapshotting_intervals = {User: 100}
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, names_cached: int = REGISTERED_NAMES_CACHED
+    ) -> None:
         super().__init__(env=env)
         self._saved = threading.local()
+        # Only found names are kept: a lookup that raises is not cached.
+        self._registered_name = functools.lru_cache(maxsize=names_cached)(self._read_name)
 
     def save(
         self,
@@ -65,9 +86,7 @@ class ChirpApplication(Application[UUID]):
         thread stored (``last_saved_position``)."""
         recordings = super().save(*objs, **kwargs)
         if recordings:
-            self._saved.position = max(
-                recording.notification.id for recording in recordings
-            )
+            self._saved.position = max(recording.notification.id for recording in recordings)
         return recordings
 
     def last_saved_position(self) -> int:
@@ -96,6 +115,19 @@ class ChirpApplication(Application[UUID]):
             raise UserNotFound(f"there is no user @{username}")
         return user
 
+    def registered_name(self, username: str) -> str:
+        """The canonical spelling of the registered user ``username`` names
+        in any case; ``UserNotFound`` if there is none (yet)."""
+        check_username(username)
+        return self._registered_name(username_key(username))
+
+    def _read_name(self, key: str) -> str:
+        """The registration's username, read from the user's first event."""
+        for event in self.events.get(User.create_id(key), limit=1):
+            if isinstance(event, User.Registered):
+                return event.username
+        raise UserNotFound(f"there is no user @{key}")
+
     def update_profile(self, username: str, display_name: str, bio: str) -> None:
         def change() -> None:
             user = self.get_user(username)
@@ -107,8 +139,7 @@ class ChirpApplication(Application[UUID]):
     def follow(self, follower: str, followee: str) -> None:
         def change() -> None:
             user = self.get_user(follower)
-            target = self.get_user(followee)
-            user.follow(target.username)
+            user.follow(self.registered_name(followee))
             self.save(user)
 
         self._retry_on_conflict(change)
@@ -135,10 +166,10 @@ class ChirpApplication(Application[UUID]):
         ``key`` (a form's token) makes a resubmit land once: the post's id is
         derived from the author and the key, so the event store refuses a
         second post under it, and the first post's id is returned instead."""
-        user = self.get_user(author)
-        known = known_mentions(text, self.get_user)
-        post_id = None if key is None else post_id_for_key(user.username, key)
-        tweet = Tweet.post(user.username, text, known, posted_at, post_id)
+        author = self.registered_name(author)
+        known = known_mentions(text, self.registered_name)
+        post_id = None if key is None else post_id_for_key(author, key)
+        tweet = Tweet.post(author, text, known, posted_at, post_id)
         try:
             self.save(tweet)
         except IntegrityError:
@@ -208,17 +239,21 @@ class ChirpApplication(Application[UUID]):
 
     def _canonical_name_or_given(self, username: str) -> str:
         try:
-            return self.get_user(username).username
+            return self.registered_name(username)
         except UserNotFound:
             return username
 
     @staticmethod
     def _retry_on_conflict(change: Callable[[], T]) -> T:
         """Run ``change`` again when another writer saved the same aggregate
-        first: the rule is then checked against the newer state."""
-        for _ in range(CONFLICT_RETRIES - 1):
+        first: it loads the aggregate again, brought up to date with what
+        that writer stored, so the rule is checked against the newer state.
+        After ``CONFLICT_RETRIES`` lost races, ``ConcurrentChange``."""
+        for _ in range(CONFLICT_RETRIES):
             try:
                 return change()
             except RecordConflictError:
                 continue
-        return change()
+        raise ConcurrentChange(
+            "someone else changed this at the same moment; nothing was saved, please try again"
+        )

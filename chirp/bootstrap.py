@@ -43,20 +43,37 @@ if TYPE_CHECKING:
 SENTINEL_TIMEOUT_SECONDS = 2.0  # a sentinel that does not answer in time is skipped
 
 
+# Aggregates each process keeps between commands (eventsourcing's cache):
+# a command reads only the events stored since (``AGGREGATE_CACHE_FASTFORWARD``,
+# on by default), so a copy changed by another process is brought up to date.
+AGGREGATE_CACHE_SIZE = 1000
+# How long the event store waits for a PostgreSQL connection (a free one
+# from its pool, or a new one) before it gives up and the page says to try
+# again. eventsourcing tries a read ten times, so a read gives up after
+# about 20 s when the database is out of reach; an insert after one wait.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 2
+ONE_TRIP_RECORDER = "adapters.postgres.event_store:OneTripApplicationRecorder"
+
+
 def event_store_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment of the event store these settings name."""
+    cache = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE)}
     if settings.in_memory:
-        env = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        env = {"PERSISTENCE_MODULE": "eventsourcing.popo", **cache}
     elif settings.uses_postgres:
         params = PostgresParams.from_url(settings.database_url)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # One round trip per insert, under eventsourcing's table lock.
+            "APPLICATION_RECORDER_TOPIC": ONE_TRIP_RECORDER,
             "POSTGRES_DBNAME": params.dbname,
             "POSTGRES_HOST": params.host,
             "POSTGRES_PORT": str(params.port),
             "POSTGRES_USER": params.user,
             "POSTGRES_PASSWORD": params.password,
             "POSTGRES_SCHEMA": settings.postgres_schema,
+            "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_SECONDS),
+            **cache,
         }
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +81,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.data_dir / "events.sqlite"),
             "SQLITE_LOCK_TIMEOUT": str(SQLITE_BUSY_TIMEOUT_SECONDS),
+            **cache,
         }
     return {**env, **settings.extra_env}
 

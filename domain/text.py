@@ -4,7 +4,8 @@ characters a post, a display name or a bio may hold.
 
 Pure functions, no I/O. Mentions, replies and hashtags are a port of the
 twitter-text reference algorithm (its JS/Java extractors); URLs and the weighted
-length come from the ``twitter-text-parser`` package. All indices count Unicode
+length come from the ``twitter-text-parser`` package (an ASCII text is counted
+without its emoji scan, to the same result). All indices count Unicode
 code points, which is what Python ``str`` indices already are. The character
 rules are described in docs/decisions/text-and-name-characters.md.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import idna
 import regex  # type: ignore[import-untyped, unused-ignore]
 from twitter_text import extract_urls_with_indices, parse_tweet
+from twitter_text.config import config as twitter_text_config
 
 __all__ = [
     "MAX_WEIGHTED_LENGTH",
@@ -169,7 +171,23 @@ def _without_overlaps(entities: list[tuple[str, Entity]]) -> list[tuple[str, Ent
 def weighted_length(text: str) -> int:
     """The length of ``text`` as Twitter counts it: most CJK and emoji count 2, any
     URL counts 23, other characters 1."""
+    if text.isascii():
+        return _ascii_weighted_length(text)
     return int(parse_tweet(text).weightedLength)
+
+
+_LINE_END = regex.compile(r"\r\n|\r|\n")
+_URL_LENGTH = int(twitter_text_config["defaults"]["transformed_url_length"])
+
+
+def _ascii_weighted_length(text: str) -> int:
+    """``parse_tweet``'s weighted length of an ASCII text, without its emoji
+    scan (most of its time, and no emoji is ASCII): a line end counts 1
+    (``\r\n`` too), a URL 23, any other character 1.
+    tests/unit/test_weighted_length_ascii.py holds it to ``parse_tweet``."""
+    normalized = _LINE_END.sub("\n", text)
+    urls = [entity["url"] for entity in extract_urls_with_indices(normalized)]
+    return len(normalized) - sum(len(url) for url in urls) + _URL_LENGTH * len(urls)
 
 
 def is_valid_length(text: str) -> bool:

@@ -2,11 +2,16 @@
 and refuse requests whose text is not text.
 
 Views let ``DomainError`` propagate; a person sees its message on a 4xx page,
-never a 500 or a traceback. A feed service that cannot be reached is a 503,
+never a 500 or a traceback; a command that kept losing races to other writers
+is a 409. A feed service that cannot be reached is a 503,
 and so is a Redis cache (``CHIRP_CACHE_URL``, where the log-in limits count),
 and a store still busy with other writers after its busy timeout: the write
-that met it was not made, and trying again in a moment works. A query string
-or form body that is not valid UTF-8 is a 400 before any view sees it.
+that met it was not made, and trying again in a moment works. So is a
+PostgreSQL server that went away or cannot be reached: a command's events
+are stored in one transaction, all or none, and sending the form again is
+safe (its token makes a post land once; follows and deletes are idempotent).
+A query string or form body that is not valid UTF-8 is a 400 before any view
+sees it.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from email import policy
 from email.parser import BytesParser
 from urllib.parse import unquote_to_bytes
 
+import psycopg
 import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from eventsourcing.persistence import ConnectionUnavailableError
 
+from application.commands import ConcurrentChange
 from application.feeds import FeedUnavailableError
 from domain.errors import DomainError, NotTheAuthor, TweetNotFound, UserNotFound
 
@@ -38,6 +45,11 @@ FEEDS_UNAVAILABLE = (
 SERVICE_UNAVAILABLE = (
     "Chirp is catching its breath",
     "A service Chirp needs is unavailable right now; please try again in a moment.",
+)
+DATABASE_UNAVAILABLE = (
+    "Chirp is catching its breath",
+    "Chirp's database cannot be reached right now, so this may not have been saved. "
+    "Please try again in a moment: sending it again will not save it twice.",
 )
 STORE_BUSY = (
     "Chirp is busy",
@@ -62,6 +74,27 @@ def is_busy(error: BaseException) -> bool:
     return False
 
 
+def database_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or an error it was raised from) says PostgreSQL
+    cannot be reached: the connection broke, none could be made in time, or
+    the server refused to go on (psycopg's operational and interface
+    errors; a mistake in a query is a ``ProgrammingError``, a 500)."""
+    return any(
+        isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError)
+        for cause in _causes(error)
+    )
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from or during, each once."""
+    found: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and all(cause is not seen for seen in found):
+        found.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return found
+
+
 class DomainErrorMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -78,9 +111,15 @@ class DomainErrorMiddleware:
             response = _try_again(request, STORE_BUSY)
             response["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return response
+        if database_unreachable(exception):
+            response = _try_again(request, DATABASE_UNAVAILABLE)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         if not isinstance(exception, DomainError):
             return None
-        if isinstance(exception, NOT_FOUND):
+        if isinstance(exception, ConcurrentChange):
+            status, title = 409, "Changed at the same moment"
+        elif isinstance(exception, NOT_FOUND):
             status, title = 404, "Not found"
         elif isinstance(exception, NotTheAuthor):
             status, title = 403, "Not allowed"
