@@ -93,12 +93,16 @@ class LogFollower:
         return self._failure
 
     def catch_up(
-        self, on_batch: Callable[[int], object] | None = None, stop: int | None = None
+        self,
+        on_batch: Callable[[int], object] | None = None,
+        stop: int | None = None,
+        until: float | None = None,
     ) -> int:
         """Project every event after ``position`` (up to ``stop``); return how
-        many were projected. ``on_batch(n)`` is called after each batch. An
-        event the projector fails on is noted as :attr:`failure` and its
-        error raised; the position stays before it."""
+        many were projected. ``on_batch(n)`` is called after each batch;
+        with ``until`` (a time of this follower's clock) it stops after the
+        batch that ends past it. An event the projector fails on is noted as
+        :attr:`failure` and its error raised; the position stays before it."""
         processed = 0
         with self._lock:
             start = self.position
@@ -124,6 +128,9 @@ class LogFollower:
                 else:
                     if on_batch is not None:
                         on_batch(len(notifications))
+                    if until is not None and self._clock() >= until:
+                        self._reached = max(self._reached, start)
+                        return processed
                     if len(notifications) < self.batch_size:
                         self._forget_failure_before(start)
                         self._reached = max(self._reached, start)
@@ -192,14 +199,17 @@ class LogFollower:
             raise unreadable[1]
         return True
 
-    def try_catch_up(self, force: bool = False) -> bool:
+    def try_catch_up(
+        self, force: bool = False, stop: int | None = None, until: float | None = None
+    ) -> bool:
         """:meth:`catch_up`, never raising: whether it got to the end of the
-        log. After a failure it does nothing until the retry is due (unless
-        ``force``), so commands do not each pay for an event that fails."""
+        log (or to ``stop``, or to ``until``). After a failure it does nothing
+        until the retry is due (unless ``force``), so readers do not each pay
+        for an event that fails."""
         if self._failure is not None and not force and self._clock() < self._retry_at:
             return False
         try:
-            self.catch_up()
+            self.catch_up(stop=stop, until=until)
         except Exception:  # noted and logged by catch_up; the retry is scheduled
             return False
         return True
@@ -212,13 +222,21 @@ class LogFollower:
         once on an event that fails here: the reader then sees the
         projection as it is. With ``force`` it catches up even past a
         position it saw reached (which may have moved back since), and
-        retries a failed event at once rather than when due."""
+        retries a failed event at once rather than when due. It projects no
+        further than ``position`` and stops at ``timeout`` even then, between
+        batches; if another thread here is projecting, it waits for it no
+        longer than ``timeout`` either."""
         if self._reached >= position and not force:
             return True
         deadline = self._clock() + timeout
         while True:
             if self.lease.try_acquire():
-                self.try_catch_up(force)
+                if not self._lock.acquire(timeout=max(0.0, deadline - self._clock())):
+                    return False  # this process's thread is busy with a backlog
+                try:
+                    self.try_catch_up(force, stop=position, until=deadline)
+                finally:
+                    self._lock.release()
                 if self._reached >= position or self.position >= position:
                     return True
                 if self._failure is not None:

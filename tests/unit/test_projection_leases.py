@@ -115,3 +115,54 @@ def test_a_process_without_the_catalog_lease_reads_its_own_post(tmp_path: Path) 
     finally:
         second.close()
         first.close()
+
+
+class GatedProjector(CountingProjector):
+    """Stops before its ``gated``-th event until ``gate`` is set: a
+    projection busy with a long backlog."""
+
+    def __init__(self, provider: InMemoryFeedProvider, tracking: POPOTrackingRecorder) -> None:
+        super().__init__(provider, tracking)
+        self.gated = 0
+        self.gate = threading.Event()
+        self.reached_gate = threading.Event()
+
+    def process(self, event: DomainEventProtocol[Any], tracking: Tracking) -> None:
+        if tracking.notification_id == self.gated:
+            self.reached_gate.set()
+            assert self.gate.wait(WAIT_SECONDS)
+        super().process(event, tracking)
+
+
+def test_a_reader_projects_no_further_than_its_own_write() -> None:
+    app = memory_app()
+    projector = CountingProjector(InMemoryFeedProvider(), POPOTrackingRecorder())
+    follower = LogFollower(app, projector, name="feeds")
+    for name in ("alice", "bob", "carol", "dave"):
+        app.register(name)
+    assert follower.wait_for(2, WAIT_SECONDS)
+    assert (follower.position, projector.applied) == (2, 2)  # not the whole log
+
+
+def test_a_reader_does_not_wait_past_its_timeout_for_a_busy_projection() -> None:
+    """The process's own thread is deep in a backlog: a reader waiting for
+    a later write gives up at its timeout and shows what there is."""
+    app = memory_app()
+    projector = GatedProjector(InMemoryFeedProvider(), POPOTrackingRecorder())
+    follower = LogFollower(app, projector, name="feeds")
+    for name in ("alice", "bob", "carol"):
+        app.register(name)
+    projector.gated = 2
+    busy = threading.Thread(target=follower.try_catch_up)
+    busy.start()
+    assert projector.reached_gate.wait(WAIT_SECONDS)
+    answers: list[bool] = []
+    reader = threading.Thread(target=lambda: answers.append(follower.wait_for(3, timeout=0.05)))
+    reader.start()
+    reader.join(WAIT_SECONDS)
+    finished_while_busy = not reader.is_alive()
+    projector.gate.set()
+    busy.join(WAIT_SECONDS)
+    reader.join(WAIT_SECONDS)
+    assert finished_while_busy and answers == [False]
+    assert follower.wait_for(3, WAIT_SECONDS)
