@@ -38,23 +38,31 @@ refused credentials or a missing feed group become
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from functools import partial
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import stream
 from stream.exceptions import StreamApiException
 
+from adapters.getstream.wire import (
+    RESERVED_FIELDS,
+    activity_data,
+    activity_id_of,
+    chunks,
+    field_text,
+    naive_utc,
+    path_segment,
+    results_of,
+)
 from application.feeds import (
     DEFAULT_COPY_LIMIT,
     DEFAULT_READ_LIMIT,
@@ -87,39 +95,8 @@ FOLLOW_PAGE_SIZE: Final = 500
 #: adding targets to a stored one).
 TO_TARGETS_PER_REQUEST: Final = 100
 
-#: Field names GetStream gives a meaning of its own; an activity's ``extra``
-#: may not use them, and they are not read back as ``extra``.
-RESERVED_FIELDS: Final = frozenset(
-    {
-        "id",
-        "actor",
-        "verb",
-        "object",
-        "foreign_id",
-        "time",
-        "to",
-        "target",
-        "origin",
-        "activity_id",
-        "activity",
-        "analytics",
-        "extra_context",
-        "is_read",
-        "is_seen",
-        "score",
-        "site_id",
-        "duration",
-    }
-)
-
 # fullmatch, not ``^[\w-]+$``: ``$`` also matches before a trailing newline.
 _FEED_PART = re.compile(r"[\w-]+")
-# stream-python turns any string in this form (or ``%Y-%m-%d``) into a date.
-_WIRE_TIME = "%Y-%m-%dT%H:%M:%S.%f"
-# Characters of a foreign id sent as they are in a URL path segment; the rest
-# (``/``, ``?``, ``#``, ``%``, spaces, non-ASCII) are percent-encoded.
-_SEGMENT_SAFE = ":@!$&'()*+,;="
-
 _CREDENTIAL_CODES: Final = frozenset({2, 3, 7})  # ApiKey, Signature, SiteSuspended
 _FEED_CONFIG_CODE: Final = 6
 _NOT_ALLOWED_CODE: Final = 17
@@ -240,7 +217,7 @@ class GetStreamFeedProvider(FeedProvider):
         targets = [
             str(self._wire(target)) for target in dict.fromkeys(activity.to) if target != feed
         ]
-        data = _activity_data(activity)
+        data = activity_data(activity)
         if targets:
             data["to"] = targets[:TO_TARGETS_PER_REQUEST]
         handle = self._feed(wire)
@@ -248,7 +225,7 @@ class GetStreamFeedProvider(FeedProvider):
         # Past GetStream's limit, the other targets join the stored activity.
         # A retry after a failure here adds it again (the same activity) and
         # its targets again (already there): the same feeds either way.
-        for more in _chunks(targets[TO_TARGETS_PER_REQUEST:], TO_TARGETS_PER_REQUEST):
+        for more in chunks(targets[TO_TARGETS_PER_REQUEST:], TO_TARGETS_PER_REQUEST):
             self._call(
                 f"update_activity_to_targets of {activity.foreign_id!r} on {wire}",
                 partial(
@@ -258,7 +235,7 @@ class GetStreamFeedProvider(FeedProvider):
                     added_targets=list(more),
                 ),
             )
-        return _activity_id(result)
+        return activity_id_of(result)
 
     def remove_activity(self, feed: FeedId, foreign_id: str) -> None:
         wire = self._wire(feed)
@@ -267,7 +244,7 @@ class GetStreamFeedProvider(FeedProvider):
         remove = self._feed(wire).remove_activity
         self._call(
             f"remove_activity {foreign_id!r} from {wire}",
-            partial(remove, foreign_id=_path_segment(foreign_id)),
+            partial(remove, foreign_id=path_segment(foreign_id)),
             missing_is_done=True,
         )
 
@@ -282,7 +259,7 @@ class GetStreamFeedProvider(FeedProvider):
                 f"afterwards, not {activity.foreign_id!r}"
             )
         wires = list(dict.fromkeys(self._wire(feed) for feed in feeds))
-        data = _activity_data(activity)  # without "to": this endpoint refuses it
+        data = activity_data(activity)  # without "to": this endpoint refuses it
         if wires:
             self._call(
                 f"add_to_many ({len(wires)} feeds)",
@@ -315,7 +292,7 @@ class GetStreamFeedProvider(FeedProvider):
                 foreign_id_times=[(activity.foreign_id, activity.time)],
             ),
         )
-        for item in _results(found):
+        for item in results_of(found):
             if item.get("foreign_id") == activity.foreign_id and isinstance(item.get("id"), str):
                 return str(item["id"])
         return None
@@ -348,7 +325,7 @@ class GetStreamFeedProvider(FeedProvider):
     ) -> None:
         check_copy_limit(activity_copy_limit)
         pairs = [self._pair(item) for item in follows]
-        for chunk in _chunks(pairs, self.follow_batch_size):
+        for chunk in chunks(pairs, self.follow_batch_size):
             self._call(
                 f"follow_many ({len(chunk)} follows)",
                 partial(self.client.follow_many, chunk, activity_copy_limit=activity_copy_limit),
@@ -356,7 +333,7 @@ class GetStreamFeedProvider(FeedProvider):
 
     def unfollow_many(self, follows: Iterable[Follow], keep_history: bool = False) -> None:
         pairs = [{**self._pair(item), "keep_history": keep_history} for item in follows]
-        for chunk in _chunks(pairs, self.follow_batch_size):
+        for chunk in chunks(pairs, self.follow_batch_size):
             self._call(
                 f"unfollow_many ({len(chunk)} follows)",
                 partial(self.client.unfollow_many, chunk),
@@ -375,7 +352,7 @@ class GetStreamFeedProvider(FeedProvider):
             params["id_lt"] = id_lt
         wire = self._wire(feed)
         result = self._call(f"read {wire}", partial(self._feed(wire).get, **params))
-        return [self._stored(item) for item in _results(result)]
+        return [self._stored(item) for item in results_of(result)]
 
     def followers(self, feed: FeedId, limit: int = 25, offset: int = 0) -> list[FeedId]:
         return self._follow_list(feed, limit, offset, followers=True)
@@ -427,7 +404,7 @@ class GetStreamFeedProvider(FeedProvider):
             handle = self._feed(wire)
             method = handle.followers if followers else handle.following
             what = f"{'followers' if followers else 'following'} of {wire}"
-            rows = _results(
+            rows = results_of(
                 self._call(what, partial(method, offset=offset + len(found), limit=page))
             )
             for row in rows:
@@ -445,13 +422,13 @@ class GetStreamFeedProvider(FeedProvider):
             raise FeedUnavailableError("GetStream returned an activity without an id")
         return StoredActivity(
             id=aid,
-            actor=_text(item.get("actor")),
-            verb=_text(item.get("verb")),
-            object=_text(item.get("object")),
-            foreign_id=_text(item.get("foreign_id")),
-            time=_naive_utc(item.get("time"), aid),
+            actor=field_text(item.get("actor")),
+            verb=field_text(item.get("verb")),
+            object=field_text(item.get("object")),
+            foreign_id=field_text(item.get("foreign_id")),
+            time=naive_utc(item.get("time"), aid),
             extra={
-                str(name): _text(value)
+                str(name): field_text(value)
                 for name, value in item.items()
                 if name not in RESERVED_FIELDS and value is not None
             },
@@ -558,80 +535,3 @@ def _check_base_url(base_url: str) -> None:
         f"STREAM_BASE_URL {base_url!r} names its host by address; stream-python "
         "would send requests to api.<address>. Use a host name (localhost for this machine)."
     )
-
-
-def _activity_data(activity: Activity) -> dict[str, Any]:
-    reserved = sorted(RESERVED_FIELDS.intersection(str(name) for name in activity.extra))
-    if reserved:
-        raise FeedInputError(
-            f"extra field(s) {', '.join(reserved)} are reserved by GetStream; rename them"
-        )
-    data: dict[str, Any] = {str(name): str(value) for name, value in activity.extra.items()}
-    data.update(
-        actor=str(activity.actor),
-        verb=str(activity.verb),
-        object=str(activity.object),
-        foreign_id=activity.foreign_id,
-        time=activity.time.isoformat(timespec="microseconds"),
-    )
-    return data
-
-
-def _activity_id(result: Mapping[str, Any]) -> str:
-    aid = result.get("id")
-    if not isinstance(aid, str) or not aid:
-        raise FeedUnavailableError("GetStream stored the activity but returned no id")
-    return aid
-
-
-def _results(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    rows = result.get("results")
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise FeedUnavailableError("GetStream answered without a list of results")
-    return rows
-
-
-def _path_segment(text: str) -> str:
-    segment = quote(text, safe=_SEGMENT_SAFE)
-    # "." and ".." would be resolved away as path steps.
-    return segment.replace(".", "%2E") if segment in (".", "..") else segment
-
-
-def _text(value: object) -> str:
-    """A field value as the string Chirp wrote. stream-python turns strings
-    that look like times or dates into ``datetime`` / ``date``: those are
-    written back in the same form, exact for its canonical forms."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.strftime(_WIRE_TIME)
-    if isinstance(value, date):
-        return value.strftime("%Y-%m-%d")
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
-
-
-def _naive_utc(value: object, aid: str) -> datetime:
-    moment: datetime | None = None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            moment = None
-    if moment is None:
-        raise FeedUnavailableError(f"GetStream returned activity {aid} without a readable time")
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
