@@ -103,38 +103,7 @@ class LogFollower:
         with ``until`` (a time of this follower's clock) it stops after the
         batch that ends past it. An event the projector fails on is noted as
         :attr:`failure` and its error raised; the position stays before it."""
-        processed = 0
-        with self._lock:
-            start = self.position
-            while True:
-                notifications = self.application.recorder.select_notifications(
-                    start=start, limit=self.batch_size, stop=stop, inclusive_of_start=False
-                )
-                if not notifications:
-                    self._forget_failure_before(start)
-                    self._reached = max(self._reached, start)
-                    return processed
-                for notification in notifications:
-                    try:
-                        projected = self._project(notification, start)
-                    except Exception as error:
-                        self._note_failure(notification, error)
-                        raise
-                    if not projected:
-                        start = self.position  # it moved: go on from where it is
-                        break
-                    start = notification.id
-                    processed += 1
-                else:
-                    if on_batch is not None:
-                        on_batch(len(notifications))
-                    if until is not None and self._clock() >= until:
-                        self._reached = max(self._reached, start)
-                        return processed
-                    if len(notifications) < self.batch_size:
-                        self._forget_failure_before(start)
-                        self._reached = max(self._reached, start)
-                        return processed
+        return self._follow(self._project_each, on_batch, stop, until)
 
     def catch_up_in_batches(
         self, on_batch: Callable[[int], object] | None = None, stop: int | None = None
@@ -147,6 +116,25 @@ class LogFollower:
         projector = self.projector
         if not isinstance(projector, BatchProjector):
             return self.catch_up(on_batch, stop)
+
+        def project(notifications: Sequence[Notification], previous: int) -> int:
+            if not self._project_batch(projector, notifications, previous):
+                return 0
+            return len(notifications)
+
+        return self._follow(project, on_batch, stop, None)
+
+    def _follow(
+        self,
+        project: Callable[[Sequence[Notification], int], int],
+        on_batch: Callable[[int], object] | None,
+        stop: int | None,
+        until: float | None,
+    ) -> int:
+        """Read the log after ``position`` a batch at a time and hand each
+        batch to ``project(notifications, previous position)``, which returns
+        how many of them it projected: fewer than all when the position moved
+        meanwhile (it goes on from where the position is then)."""
         processed = 0
         with self._lock:
             start = self.position
@@ -155,20 +143,40 @@ class LogFollower:
                     start=start, limit=self.batch_size, stop=stop, inclusive_of_start=False
                 )
                 if not notifications:
-                    self._forget_failure_before(start)
-                    self._reached = max(self._reached, start)
-                    return processed
-                if not self._project_batch(projector, notifications, start):
+                    return self._caught_up(start, processed)
+                projected = project(notifications, start)
+                processed += projected
+                if projected < len(notifications):
                     start = self.position  # it moved: go on from where it is
                     continue
                 start = notifications[-1].id
-                processed += len(notifications)
                 if on_batch is not None:
                     on_batch(len(notifications))
-                if len(notifications) < self.batch_size:
-                    self._forget_failure_before(start)
+                if until is not None and self._clock() >= until:
                     self._reached = max(self._reached, start)
                     return processed
+                if len(notifications) < self.batch_size:
+                    return self._caught_up(start, processed)
+
+    def _caught_up(self, position: int, processed: int) -> int:
+        """The end of the log (or ``stop``) reached at ``position``."""
+        self._forget_failure_before(position)
+        self._reached = max(self._reached, position)
+        return processed
+
+    def _project_each(self, notifications: Sequence[Notification], previous: int) -> int:
+        """Project ``notifications`` one event at a time; how many, until the
+        position moved meanwhile (see :meth:`_project`)."""
+        for count, notification in enumerate(notifications):
+            try:
+                projected = self._project(notification, previous)
+            except Exception as error:
+                self._note_failure(notification, error)
+                raise
+            if not projected:
+                return count
+            previous = notification.id
+        return len(notifications)
 
     def _project_batch(
         self, projector: BatchProjector, notifications: Sequence[Notification], previous: int
