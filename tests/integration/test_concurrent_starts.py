@@ -26,6 +26,7 @@ from psycopg import sql
 from chirp.bootstrap import build_chirp
 from chirp.settings import Settings
 from domain.errors import UserNotFound
+from tests.postgres_schema import fresh_postgres_schema, postgres_url
 from tests.services import require_postgres
 from tests.web_server import ROOT, server_env
 
@@ -90,20 +91,8 @@ def registered(settings: Settings, usernames: list[str]) -> list[str]:
 @pytest.fixture
 def fresh_schema(tmp_path: Path) -> Iterator[Settings]:
     """Settings naming a new, empty PostgreSQL schema (dropped afterwards)."""
-    params = require_postgres()
-    schema = f"chirp_test_{uuid.uuid4().hex[:12]}"
-    conninfo = psycopg.conninfo.make_conninfo(**params)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = (
-        f"postgresql://{params['user']}:{params['password']}@{params['host']}:"
-        f"{params['port']}/{params['dbname']}"
-    )
-    try:
-        yield Settings(data_dir=tmp_path, database_url=url, postgres_schema=schema)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with fresh_postgres_schema() as (params, schema):
+        yield Settings(data_dir=tmp_path, database_url=postgres_url(params), postgres_schema=schema)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

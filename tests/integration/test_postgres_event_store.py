@@ -25,29 +25,18 @@ from adapters.postgres.event_store import OneTripApplicationRecorder
 from application.commands import ChirpApplication
 from chirp.bootstrap import build_commands
 from chirp.settings import Settings
-from tests.services import require_postgres
+from tests.postgres_schema import fresh_postgres_schema, postgres_url
 from tests.tcp_proxy import FaultyProxy
 
 
 @pytest.fixture
 def schema() -> Iterator[tuple[dict[str, str], str]]:
-    params = require_postgres()
-    name = f"chirp_test_{uuid.uuid4().hex[:12]}"
-    conninfo = psycopg.conninfo.make_conninfo(**params)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-    try:
-        yield params, name
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+    with fresh_postgres_schema() as made:
+        yield made
 
 
 def settings_for(params: dict[str, str], schema: str, tmp_path: Path, port: int = 0) -> Settings:
-    url = (
-        f"postgresql://{params['user']}:{params['password']}@{params['host']}:"
-        f"{port or params['port']}/{params['dbname']}"
-    )
+    url = postgres_url(params, port or None)
     return Settings(data_dir=tmp_path, database_url=url, postgres_schema=schema)
 
 
@@ -123,6 +112,7 @@ def test_an_insert_waits_for_the_table_lock(
     with connect(params) as holder, connect(params) as watcher:
         holder.execute("BEGIN")
         holder.execute(sql.SQL("UPDATE {} SET topic = topic").format(table))
+
         def insert() -> None:
             recorder.insert_events(events(uuid.uuid4(), range(1, count + 1)))
             done.set()

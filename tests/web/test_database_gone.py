@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from application.commands import CONFLICT_RETRIES
 from application.service import Chirp
 from chirp.bootstrap import build_chirp
 from chirp.settings import Settings
-from tests.services import require_postgres
+from tests.postgres_schema import fresh_postgres_schema
 from tests.tcp_proxy import FaultyProxy
 from web.runtime import use_chirp
 
@@ -37,17 +36,9 @@ RECONNECT_SECONDS = 30
 
 
 @pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
-    params = require_postgres()
-    schema = f"chirp_test_{uuid.uuid4().hex[:12]}"
-    conninfo = psycopg.conninfo.make_conninfo(**params)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield params, schema
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+def postgres() -> Iterator[tuple[dict[str, str], str]]:
+    with fresh_postgres_schema() as made:
+        yield made
 
 
 @pytest.fixture
